@@ -1,0 +1,87 @@
+import type { FastifyInstance } from 'fastify';
+import { buildHttpServer } from './api/server.js';
+import type { Config } from './config/schema.js';
+import { WorkQueue } from './dispatch/work-queue.js';
+import { Housekeeping } from './housekeeping.js';
+import { MessageService } from './messages/service.js';
+import { type Clock, systemClock } from './shared/clock.js';
+import { createLogger, type Logger } from './shared/logger.js';
+import { openStore, type Store } from './store/store.js';
+import { TenantService } from './tenants/tenants.js';
+import { WebhookSender } from './webhooks/webhook-sender.js';
+
+export interface App {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  store: Store;
+  tenants: TenantService;
+  messages: MessageService;
+  workQueue: WorkQueue;
+  webhooks: WebhookSender;
+  housekeeping: Housekeeping;
+  http: FastifyInstance;
+  /** Starts background roles (webhook sender, housekeeping) and listens on the configured port. */
+  start(): Promise<{ port: number }>;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Apply migrations while building (default true). */
+  migrate?: boolean;
+}
+
+/** The composition root: main.ts and every test build the platform through here. */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.log.level);
+  const clock = options.clock ?? systemClock;
+  const store = openStore(config);
+  if (options.migrate !== false) await store.migrate();
+  const tenants = new TenantService(store, clock);
+  const messages = new MessageService(store, clock, config);
+  const workQueue = new WorkQueue(store, clock);
+  const webhooks = new WebhookSender(store, clock, config.webhooks, logger.child({ role: 'webhooks' }));
+  workQueue.onWebhookEvents(() => webhooks.notify());
+  const housekeeping = new Housekeeping(
+    store,
+    clock,
+    config,
+    workQueue,
+    logger.child({ role: 'housekeeping' }),
+  );
+  const http = await buildHttpServer({ config, logger, store, tenants, messages });
+
+  let started = false;
+  return {
+    config,
+    logger,
+    clock,
+    store,
+    tenants,
+    messages,
+    workQueue,
+    webhooks,
+    housekeeping,
+    http,
+    async start() {
+      started = true;
+      webhooks.start();
+      housekeeping.start();
+      await http.listen({ host: config.http.host, port: config.http.port });
+      const address = http.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.http.port;
+      return { port };
+    },
+    async close() {
+      // Intake first, then the background roles, then storage: nothing is written after close.
+      await http.close();
+      if (started) {
+        await webhooks.stop();
+        await housekeeping.stop();
+      }
+      await store.close();
+    },
+  };
+}

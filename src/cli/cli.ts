@@ -1,0 +1,190 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { buildApp } from '../app.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { systemClock } from '../shared/clock.js';
+import { RelaisError } from '../shared/errors.js';
+import { openStore } from '../store/store.js';
+import { TenantService } from '../tenants/tenants.js';
+import { CallbackUrlError, checkCallbackUrl } from '../webhooks/targets.js';
+
+const USAGE = `usage: relais <command> [options]
+
+commands:
+  start                                  run the platform (API, webhooks, housekeeping)
+  migrate                                apply database migrations and exit
+  tenant create --name NAME [--webhook-url URL]
+                                         create a tenant; prints its id, API key and webhook secret (once)
+  tenant list                            list tenants
+  key create --tenant ID [--name NAME]   create another API key for a tenant (printed once)
+  key list --tenant ID                   list a tenant's keys (prefixes only)
+  key revoke --key KEY_ID                revoke an API key at once
+
+options:
+  --config FILE                          YAML configuration (or RELAIS_CONFIG); see docs/configuration.md
+  -h, --help                             this help
+  --version                              print the version`;
+
+/** Thrown for usage mistakes: printed with the usage, exit code 2. */
+class UsageError extends Error {}
+
+export async function runCli(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    process.stderr.write(`relais: ${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(`${USAGE}\n`);
+    return positionals.length === 0 && !values.help ? 2 : 0;
+  }
+  try {
+    const config = loadConfig({ file: values.config });
+    return await dispatch(positionals, values, config);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`relais: ${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError || err instanceof RelaisError) {
+      process.stderr.write(`relais: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`relais: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string' },
+      name: { type: 'string' },
+      tenant: { type: 'string' },
+      key: { type: 'string' },
+      'webhook-url': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
+  });
+}
+
+type Values = ReturnType<typeof parse>['values'];
+
+async function dispatch(positionals: string[], values: Values, config: Config): Promise<number> {
+  const command = positionals.join(' ');
+  switch (command) {
+    case 'start':
+      return start(config);
+    case 'migrate':
+      return withTenants(config, async (_t, store) => {
+        const applied = await store.migrate();
+        print({ applied, dialect: store.dialect });
+      });
+    case 'tenant create':
+      return withTenants(config, async (tenants) => {
+        const name = required(values.name, '--name');
+        const webhookUrl = values['webhook-url'];
+        if (webhookUrl !== undefined) {
+          try {
+            checkCallbackUrl(webhookUrl, { allowPrivateTargets: config.webhooks.allow_private_targets });
+          } catch (err) {
+            if (err instanceof CallbackUrlError)
+              throw new RelaisError(err.code, `--webhook-url: ${err.message}`);
+            throw err;
+          }
+        }
+        print(await tenants.create({ name, webhookUrl: webhookUrl ?? null }));
+      });
+    case 'tenant list':
+      return withTenants(config, async (tenants) => print(await tenants.list()));
+    case 'key create':
+      return withTenants(config, async (tenants) =>
+        print(await tenants.createKey(required(values.tenant, '--tenant'), values.name)),
+      );
+    case 'key list':
+      return withTenants(config, async (tenants) =>
+        print(await tenants.listKeys(required(values.tenant, '--tenant'))),
+      );
+    case 'key revoke':
+      return withTenants(config, async (tenants) => {
+        const keyId = required(values.key, '--key');
+        if (!(await tenants.revokeKey(keyId))) throw new RelaisError('not_found', `no active key ${keyId}`);
+        print({ revoked: keyId });
+      });
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+/** Short-lived commands open the same database as a running server: WAL and busy_timeout make it safe. */
+async function withTenants(
+  config: Config,
+  fn: (tenants: TenantService, store: ReturnType<typeof openStore>) => Promise<void>,
+): Promise<number> {
+  const store = openStore(config);
+  try {
+    await store.migrate();
+    await fn(new TenantService(store, systemClock), store);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+async function start(config: Config): Promise<number> {
+  const app = await buildApp(config);
+  const { port } = await app.start();
+  app.logger.info(
+    { port, host: config.http.host, database: app.store.dialect, data_dir: config.data_dir },
+    `Relais is up: http://${config.http.host}:${port} (API docs at /docs)`,
+  );
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        // A second signal: leave now. Everything acknowledged is already committed.
+        app.logger.warn({ signal }, 'second signal, exiting at once');
+        process.exit(130);
+      }
+      stopping = true;
+      app.logger.info({ signal }, 'shutting down');
+      app.close().then(
+        () => resolve(0),
+        (err) => {
+          app.logger.error({ err }, 'error during shutdown');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}

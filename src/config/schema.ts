@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/**
+ * Every configuration key Relais understands. docs/configuration.md mirrors this file; keep them in step.
+ * Unknown keys are errors (a typo must not silently fall back to a default).
+ */
+export const configSchema = z
+  .object({
+    data_dir: z.string().min(1).default('./data'),
+    /** sqlite:PATH or postgres://… ; empty means SQLite at DATA_DIR/relais.db. */
+    database_url: z.string().min(1).optional(),
+    http: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        body_limit_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(5 * 1024 * 1024),
+        /** Behind a reverse proxy, trust X-Forwarded-* headers. */
+        trust_proxy: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    sqlite: z
+      .object({
+        /** FULL fsyncs the WAL on every commit (power-loss safe); NORMAL survives process crashes only. */
+        synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
+        busy_timeout_ms: z.number().int().min(0).default(5000),
+      })
+      .strict()
+      .prefault({}),
+    postgres: z
+      .object({
+        pool_size: z.number().int().min(1).max(200).default(10),
+      })
+      .strict()
+      .prefault({}),
+    messages: z
+      .object({
+        max_segments: z.number().int().min(1).max(255).default(10),
+        default_validity_minutes: z
+          .number()
+          .int()
+          .min(1)
+          .default(48 * 60),
+        max_validity_minutes: z
+          .number()
+          .int()
+          .min(1)
+          .default(7 * 24 * 60),
+        batch_max_items: z.number().int().min(1).max(10_000).default(1000),
+        /** How long an Idempotency-Key is remembered. */
+        idempotency_ttl_hours: z.number().int().min(1).default(24),
+      })
+      .strict()
+      .prefault({}),
+    webhooks: z
+      .object({
+        allow_private_targets: z.boolean().default(false),
+        timeout_ms: z.number().int().min(100).default(10_000),
+        retry_for_hours: z.number().min(0).default(24),
+        concurrency: z.number().int().min(1).max(1000).default(32),
+        poll_interval_ms: z.number().int().min(10).default(500),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;

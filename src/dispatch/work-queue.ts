@@ -1,0 +1,191 @@
+import { sql } from 'kysely';
+import { applyStatusChanges, FINAL_STATUSES, type StatusChange } from '../messages/status.js';
+import type { Clock } from '../shared/clock.js';
+import { LANE_RANK, type Lane } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+
+/** A message leased to a dispatcher, with everything needed to submit it to a carrier. */
+export interface ClaimedMessage {
+  id: string;
+  tenant_id: string;
+  to: string;
+  from: string;
+  text: string;
+  lane: Lane;
+  encoding: 'GSM-7' | 'UCS-2';
+  segments: number;
+  expires_at: number;
+  attempts: number;
+}
+
+export interface ClaimOptions {
+  owner: string;
+  limit: number;
+  /** How long the lease lasts; an owner that dies releases its work when it ends. */
+  leaseMs: number;
+  /** Highest lane to take (default: every lane). */
+  upToLane?: Lane;
+}
+
+/**
+ * The seam between accepted messages and carriers. The dispatcher claims pending work by lane,
+ * submits it, then records what happened; a message leaves the queue once the carrier has answered
+ * (`submitted`) or it reached a final status, and every change notifies the webhook outbox.
+ */
+export class WorkQueue {
+  private readonly eventListeners = new Set<() => void>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Called after status changes created webhook events, so the sender wakes at once. */
+  onWebhookEvents(listener: () => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  async claim(options: ClaimOptions): Promise<ClaimedMessage[]> {
+    const now = this.clock.now();
+    const maxRank = LANE_RANK[options.upToLane ?? 'bulk'];
+    // A lease, not a lock: if the owner dies, the entry is claimable again once claimed_until passes.
+    const claimed = await this.store.write((trx) =>
+      sql<{ message_id: string }>`
+        update queue set claimed_by = ${options.owner}, claimed_until = ${now + options.leaseMs}
+        where message_id in (
+          select message_id from queue
+          where lane_rank <= ${maxRank} and not_before <= ${now}
+            and (claimed_by is null or claimed_until < ${now})
+          order by lane_rank, message_id
+          limit ${options.limit}
+          ${this.store.skipLocked})
+        returning message_id`.execute(trx),
+    );
+    const ids = claimed.rows.map((r) => r.message_id);
+    if (ids.length === 0) return [];
+    const rows = await this.store.db
+      .selectFrom('queue')
+      .innerJoin('messages', 'messages.id', 'queue.message_id')
+      .select([
+        'messages.id',
+        'messages.tenant_id',
+        'messages.to_number',
+        'messages.sender',
+        'messages.body',
+        'messages.lane',
+        'messages.encoding',
+        'messages.segments',
+        'queue.expires_at',
+        'queue.attempts',
+        'queue.lane_rank',
+      ])
+      .where('queue.message_id', 'in', ids)
+      .where('queue.claimed_by', '=', options.owner)
+      .orderBy('queue.lane_rank')
+      .orderBy('queue.message_id')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      tenant_id: r.tenant_id,
+      to: r.to_number,
+      from: r.sender,
+      text: r.body,
+      lane: r.lane,
+      encoding: r.encoding,
+      segments: r.segments,
+      expires_at: r.expires_at,
+      attempts: r.attempts,
+    }));
+  }
+
+  /**
+   * Records outcomes of claimed work in one transaction. Messages that were submitted or reached a
+   * final status leave the queue; the others stay claimed until `retryLater` or their lease ends.
+   */
+  async record(changes: StatusChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const now = this.clock.now();
+    const done = changes
+      .filter((c) => c.status === 'submitted' || FINAL_STATUSES.has(c.status))
+      .map((c) => c.messageId);
+    const created = await this.store.write(async (trx) => {
+      const n = await applyStatusChanges(trx, changes, now);
+      for (let i = 0; i < done.length; i += 500) {
+        await trx
+          .deleteFrom('queue')
+          .where('message_id', 'in', done.slice(i, i + 500))
+          .execute();
+      }
+      return n;
+    });
+    if (created > 0) this.notifyEvents();
+  }
+
+  /** Puts claimed work back, due again at `at` (temporary carrier error, throttling). */
+  async retryLater(owner: string, messageIds: string[], at: number): Promise<void> {
+    if (messageIds.length === 0) return;
+    await this.store.write((trx) =>
+      trx
+        .updateTable('queue')
+        .set((eb) => ({
+          claimed_by: null,
+          claimed_until: null,
+          not_before: at,
+          attempts: eb('attempts', '+', 1),
+        }))
+        .where('message_id', 'in', messageIds)
+        .where('claimed_by', '=', owner)
+        .execute(),
+    );
+  }
+
+  /** Returns every lease of an owner (graceful shutdown), due again at once. */
+  async releaseAll(owner: string): Promise<void> {
+    await this.store.write((trx) =>
+      trx
+        .updateTable('queue')
+        .set({ claimed_by: null, claimed_until: null })
+        .where('claimed_by', '=', owner)
+        .execute(),
+    );
+  }
+
+  /** Marks queued messages whose validity has ended as `expired` (with their webhooks). */
+  async expireDue(limit = 1000): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.store.db
+      .selectFrom('queue')
+      .select('message_id')
+      .where('expires_at', '<=', now)
+      .where((eb) => eb.or([eb('claimed_by', 'is', null), eb('claimed_until', '<', now)]))
+      .limit(limit)
+      .execute();
+    if (due.length === 0) return 0;
+    await this.record(
+      due.map((d) => ({
+        messageId: d.message_id,
+        status: 'expired' as const,
+        errorCode: 'validity_expired',
+        errorReason: 'the validity period ended before the message could be sent',
+      })),
+    );
+    return due.length;
+  }
+
+  /** Pending entries per lane (for metrics and the back-office). */
+  async depth(): Promise<Record<Lane, number>> {
+    const rows = await this.store.db
+      .selectFrom('queue')
+      .select(['lane', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('lane')
+      .execute();
+    const out: Record<Lane, number> = { otp: 0, transactional: 0, bulk: 0 };
+    for (const r of rows) out[r.lane] = Number(r.n);
+    return out;
+  }
+
+  private notifyEvents(): void {
+    for (const listener of this.eventListeners) listener();
+  }
+}

@@ -1,0 +1,53 @@
+import type { Config } from './config/schema.js';
+import type { WorkQueue } from './dispatch/work-queue.js';
+import type { Clock } from './shared/clock.js';
+import type { Logger } from './shared/logger.js';
+import type { Store } from './store/store.js';
+
+const INTERVAL_MS = 10_000;
+
+/**
+ * Periodic upkeep off the hot path: expire queued messages whose validity ended, forget old
+ * Idempotency-Keys. (Retention of the history itself is a later addition.)
+ */
+export class Housekeeping {
+  private timer: NodeJS.Timeout | null = null;
+  private pass: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly config: Config,
+    private readonly workQueue: WorkQueue,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.pass = this.pass
+        .then(async () => {
+          await this.runOnce();
+        })
+        .catch((err) => this.log.error({ err }, 'housekeeping failed'));
+    }, INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.pass;
+  }
+
+  async runOnce(): Promise<{ expired: number; idempotencyKeysPurged: number }> {
+    let expired = 0;
+    for (let n = await this.workQueue.expireDue(); n > 0; n = await this.workQueue.expireDue()) expired += n;
+    const cutoff = this.clock.now() - this.config.messages.idempotency_ttl_hours * 3600_000;
+    const purged = await this.store.write((trx) =>
+      trx.deleteFrom('idempotency_keys').where('created_at', '<', cutoff).executeTakeFirst(),
+    );
+    if (expired > 0) this.log.info({ expired }, 'expired messages past their validity');
+    return { expired, idempotencyKeysPurged: Number(purged.numDeletedRows) };
+  }
+}

@@ -1,0 +1,62 @@
+import { type CountryCode, isSupportedCountry, parsePhoneNumberWithError } from 'libphonenumber-js/max';
+import { RelaisError } from '../shared/errors.js';
+
+export interface NormalisedNumber {
+  e164: string;
+  country: string | null;
+}
+
+// `max` metadata is needed to tell mobile numbers from fixed lines; types that can receive SMS:
+const SMS_CAPABLE = new Set(['MOBILE', 'FIXED_LINE_OR_MOBILE']);
+
+/**
+ * Normalises a destination to E.164 and checks it can receive an SMS. National formats need an
+ * explicit ISO country; a number that libphonenumber knows to be a fixed line, premium rate, etc.
+ * is refused rather than paid for and lost.
+ */
+export function normaliseDestination(
+  input: string,
+  country: string | undefined,
+  field = 'to',
+): NormalisedNumber {
+  const raw = input.trim();
+  if (!raw) throw new RelaisError('invalid_phone_number', 'the phone number is empty', field);
+  if (raw.length > 32) throw new RelaisError('invalid_phone_number', 'the phone number is too long', field);
+  let region: CountryCode | undefined;
+  if (country !== undefined) {
+    const upper = country.toUpperCase();
+    if (!isSupportedCountry(upper)) {
+      throw new RelaisError('invalid_field', `"${country}" is not an ISO 3166 country code`, 'country');
+    }
+    region = upper;
+  }
+  if (!raw.startsWith('+') && !raw.startsWith('00') && !region) {
+    throw new RelaisError(
+      'invalid_phone_number',
+      `"${raw}" is not in international format (+CC…); give \`country\` for a national number`,
+      field,
+    );
+  }
+  let parsed: ReturnType<typeof parsePhoneNumberWithError>;
+  try {
+    parsed = parsePhoneNumberWithError(raw, region ? { defaultCountry: region } : undefined);
+  } catch (err) {
+    throw new RelaisError(
+      'invalid_phone_number',
+      `"${raw}" is not a phone number (${(err as Error).message})`,
+      field,
+    );
+  }
+  if (!parsed.isValid()) {
+    throw new RelaisError('invalid_phone_number', `"${raw}" is not a valid number for its country`, field);
+  }
+  const type = parsed.getType();
+  if (type !== undefined && !SMS_CAPABLE.has(type)) {
+    throw new RelaisError(
+      'phone_number_not_mobile',
+      `"${raw}" is a ${type.toLowerCase().replaceAll('_', ' ')} number and cannot receive SMS`,
+      field,
+    );
+  }
+  return { e164: parsed.number, country: parsed.country ?? null };
+}

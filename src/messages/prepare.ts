@@ -1,0 +1,135 @@
+import type { Config } from '../config/schema.js';
+import { RelaisError } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import type { MessageTable } from '../store/schema.js';
+import { CallbackUrlError, checkCallbackUrl } from '../webhooks/targets.js';
+import { analyzeText } from './encoding.js';
+import { normaliseDestination } from './phone.js';
+import { validateSender } from './sender.js';
+import type { AcceptedMessage, SubmitInput } from './types.js';
+
+const MAX_SCHEDULE_AHEAD_MS = 30 * 24 * 3600_000;
+const LANES = new Set(['otp', 'transactional', 'bulk']);
+
+export interface PreparedMessage {
+  row: MessageTable;
+  accepted: AcceptedMessage;
+}
+
+/**
+ * Turns one send request into the row to persist and the answer to give, or throws a RelaisError that
+ * names the offending field. Pure apart from the clock value and the id it is given: nothing is written.
+ */
+export function prepareMessage(
+  tenantId: string,
+  input: SubmitInput,
+  now: number,
+  limits: Config['messages'],
+  webhooks: Config['webhooks'],
+): PreparedMessage {
+  const lane = input.lane ?? 'transactional';
+  if (!LANES.has(lane)) {
+    throw new RelaisError('invalid_lane', `lane must be otp, transactional or bulk, not "${lane}"`, 'lane');
+  }
+  const destination = normaliseDestination(input.to, input.country);
+  const { sender } = validateSender(input.from);
+
+  if (input.text.length === 0 || input.text.trim().length === 0) {
+    throw new RelaisError('empty_text', 'the text is empty', 'text');
+  }
+  const analysis = analyzeText(input.text);
+  if (analysis.segments > limits.max_segments) {
+    throw new RelaisError(
+      'text_too_long',
+      `the text needs ${analysis.segments} ${analysis.encoding} segments; at most ${limits.max_segments} are allowed`,
+      'text',
+    );
+  }
+
+  let sendAt: number | null = null;
+  if (input.send_at !== undefined) {
+    sendAt = parseSendAt(input.send_at, now);
+  }
+  const validity = input.validity_minutes ?? limits.default_validity_minutes;
+  if (!Number.isInteger(validity) || validity < 1 || validity > limits.max_validity_minutes) {
+    throw new RelaisError(
+      'invalid_validity',
+      `validity_minutes must be a whole number from 1 to ${limits.max_validity_minutes}`,
+      'validity_minutes',
+    );
+  }
+
+  let callbackUrl: string | null = null;
+  if (input.callback_url !== undefined) {
+    try {
+      callbackUrl = checkCallbackUrl(input.callback_url, {
+        allowPrivateTargets: webhooks.allow_private_targets,
+      }).toString();
+    } catch (err) {
+      if (err instanceof CallbackUrlError) throw new RelaisError(err.code, err.message, 'callback_url');
+      throw err;
+    }
+  }
+
+  const id = newId('msg', now);
+  const startAt = sendAt ?? now;
+  const expiresAt = startAt + validity * 60_000;
+  const status = sendAt !== null ? 'scheduled' : 'accepted';
+  const row: MessageTable = {
+    id,
+    tenant_id: tenantId,
+    to_number: destination.e164,
+    country: destination.country,
+    sender,
+    body: input.text,
+    lane,
+    encoding: analysis.encoding,
+    segments: analysis.segments,
+    status,
+    client_ref: input.client_ref ?? null,
+    callback_url: callbackUrl,
+    send_at: sendAt,
+    expires_at: expiresAt,
+    error_code: null,
+    error_reason: null,
+    connector: null,
+    created_at: now,
+    updated_at: now,
+  };
+  return {
+    row,
+    accepted: {
+      id,
+      status,
+      to: destination.e164,
+      from: sender,
+      lane,
+      encoding: analysis.encoding,
+      segments: analysis.segments,
+      parts: analysis.parts.length,
+      client_ref: row.client_ref,
+      send_at: sendAt === null ? null : new Date(sendAt).toISOString(),
+      expires_at: new Date(expiresAt).toISOString(),
+      created_at: new Date(now).toISOString(),
+    },
+  };
+}
+
+// RFC 3339 with an explicit offset: a bare local time would be read in the server's zone, silently.
+const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function parseSendAt(value: string, now: number): number | null {
+  const t = ISO_WITH_ZONE.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(t)) {
+    throw new RelaisError(
+      'invalid_send_at',
+      `send_at must be an ISO 8601 time with a zone, like 2026-12-24T18:00:00+01:00 (got "${value}")`,
+      'send_at',
+    );
+  }
+  if (t - now > MAX_SCHEDULE_AHEAD_MS) {
+    throw new RelaisError('invalid_send_at', 'send_at may be at most 30 days ahead', 'send_at');
+  }
+  // A time already past is simply "now": clocks drift, and the customer wants it sent.
+  return t > now ? t : null;
+}

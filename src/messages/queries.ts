@@ -1,0 +1,130 @@
+import { decodeCursor, encodeCursor } from '../shared/cursor.js';
+import { idFloor } from '../shared/ids.js';
+import type { Lane, MessageStatus, MessageTable } from '../store/schema.js';
+import type { Db } from '../store/store.js';
+
+export interface MessageView {
+  id: string;
+  status: MessageStatus;
+  to: string;
+  country: string | null;
+  from: string;
+  text: string;
+  lane: Lane;
+  encoding: 'GSM-7' | 'UCS-2';
+  segments: number;
+  client_ref: string | null;
+  callback_url: string | null;
+  connector: string | null;
+  error_code: string | null;
+  error_reason: string | null;
+  send_at: string | null;
+  expires_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MessageDetail extends MessageView {
+  history: { status: MessageStatus; at: string; error_code: string | null; detail: string | null }[];
+  parts: {
+    part_no: number;
+    connector: string | null;
+    carrier_id: string | null;
+    status: MessageStatus;
+    error_code: string | null;
+  }[];
+}
+
+export interface ListFilters {
+  status?: MessageStatus | undefined;
+  to?: string | undefined;
+  lane?: Lane | undefined;
+  client_ref?: string | undefined;
+  /** Inclusive lower and exclusive upper bounds on created_at, epoch ms. */
+  from?: number | undefined;
+  until?: number | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function toView(m: MessageTable): MessageView {
+  return {
+    id: m.id,
+    status: m.status,
+    to: m.to_number,
+    country: m.country,
+    from: m.sender,
+    text: m.body,
+    lane: m.lane,
+    encoding: m.encoding,
+    segments: m.segments,
+    client_ref: m.client_ref,
+    callback_url: m.callback_url,
+    connector: m.connector,
+    error_code: m.error_code,
+    error_reason: m.error_reason,
+    send_at: m.send_at === null ? null : iso(m.send_at),
+    expires_at: iso(m.expires_at),
+    created_at: iso(m.created_at),
+    updated_at: iso(m.updated_at),
+  };
+}
+
+/** A tenant's message with its history and parts; another tenant's id is simply not found. */
+export async function getMessage(db: Db, tenantId: string, id: string): Promise<MessageDetail | undefined> {
+  const row = await db
+    .selectFrom('messages')
+    .selectAll()
+    .where('id', '=', id)
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const [history, parts] = await Promise.all([
+    db
+      .selectFrom('message_events')
+      .select(['status', 'at', 'error_code', 'detail'])
+      .where('message_id', '=', id)
+      .orderBy('id')
+      .execute(),
+    db
+      .selectFrom('message_parts')
+      .select(['part_no', 'connector', 'carrier_id', 'status', 'error_code'])
+      .where('message_id', '=', id)
+      .orderBy('part_no')
+      .execute(),
+  ]);
+  return {
+    ...toView(row),
+    history: history.map((h) => ({ ...h, at: iso(h.at) })),
+    parts,
+  };
+}
+
+/**
+ * Newest first, keyset-paged on the time-ordered id: page N costs the same as page 1 whatever the
+ * history size. The cursor is the last id of the previous page.
+ */
+export async function listMessages(
+  db: Db,
+  tenantId: string,
+  filters: ListFilters,
+): Promise<{ data: MessageView[]; next_cursor: string | null }> {
+  let query = db.selectFrom('messages').selectAll().where('tenant_id', '=', tenantId);
+  if (filters.status) query = query.where('status', '=', filters.status);
+  if (filters.to) query = query.where('to_number', '=', filters.to);
+  if (filters.lane) query = query.where('lane', '=', filters.lane);
+  if (filters.client_ref) query = query.where('client_ref', '=', filters.client_ref);
+  // Ids are time-ordered, so a time range is an id range and stays on the (tenant_id, id) index.
+  if (filters.from !== undefined) query = query.where('id', '>=', idFloor('msg', filters.from));
+  if (filters.until !== undefined) query = query.where('id', '<', idFloor('msg', filters.until));
+  if (filters.cursor) query = query.where('id', '<', decodeCursor(filters.cursor, 'msg'));
+  const rows = await query
+    .orderBy('id', 'desc')
+    .limit(filters.limit + 1)
+    .execute();
+  const page = rows.slice(0, filters.limit);
+  const more = rows.length > filters.limit;
+  return { data: page.map(toView), next_cursor: more ? encodeCursor(page.at(-1)!.id) : null };
+}

@@ -1,0 +1,123 @@
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../shared/clock.js';
+import { type ErrorBody, errorBody, RelaisError } from '../shared/errors.js';
+import { GroupCommitter } from '../store/group-commit.js';
+import type { Store } from '../store/store.js';
+import { type PreparedMessage, prepareMessage } from './prepare.js';
+import type { AcceptedMessage, SubmitInput } from './types.js';
+import { type IdempotencyRecord, type SubmitUnit, type UnitOutcome, writeSubmitUnits } from './writer.js';
+
+export type BatchItemResult = { accepted: AcceptedMessage } | { error: ErrorBody };
+
+/** Builds the stored answer for an idempotent request once the messages are prepared. */
+export type IdempotentAnswer = (results: BatchItemResult[]) => Omit<IdempotencyRecord, 'key' | 'requestHash'>;
+
+export interface IdempotencyRequest {
+  key: string;
+  requestHash: string;
+  answer: IdempotentAnswer;
+}
+
+export type SubmitOutcome =
+  | { kind: 'committed'; results: BatchItemResult[] }
+  /** Another request with the same Idempotency-Key won a race across processes: replay its answer. */
+  | { kind: 'duplicate' };
+
+/**
+ * The one submit use case. The HTTP API, the Kannel endpoint, the SMPP server, campaigns and Verify
+ * all come through here: validate and encode each message, then persist it (history + queue) through
+ * group commit, and only then report it accepted.
+ */
+export class MessageService {
+  private readonly committer: GroupCommitter<SubmitUnit, UnitOutcome>;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    store: Store,
+    private readonly clock: Clock,
+    private readonly config: Config,
+  ) {
+    this.committer = new GroupCommitter({
+      writeBatch: (units) => store.write((trx) => writeSubmitUnits(trx, units)),
+      maxBatch: 2000,
+      concurrency: store.dialect === 'sqlite' ? 1 : 4,
+    });
+  }
+
+  /** Called after new work is committed: the dispatcher subscribes to wake up at once instead of polling. */
+  onQueued(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** One message: an invalid one throws its RelaisError, naming the field. */
+  async submit(
+    tenantId: string,
+    input: SubmitInput,
+    idempotency?: IdempotencyRequest,
+  ): Promise<SubmitOutcome> {
+    const prepared = this.prepare(tenantId, input);
+    return this.commit(tenantId, [prepared], [{ accepted: prepared.accepted }], idempotency);
+  }
+
+  /**
+   * Each item is accepted or rejected on its own; the accepted ones are committed together. Errors of
+   * item i name their field as `messages/i/<field>`.
+   */
+  async submitBatch(
+    tenantId: string,
+    inputs: SubmitInput[],
+    idempotency?: IdempotencyRequest,
+  ): Promise<SubmitOutcome> {
+    if (inputs.length === 0) throw new RelaisError('batch_empty', 'the batch holds no messages', 'messages');
+    const max = this.config.messages.batch_max_items;
+    if (inputs.length > max) {
+      throw new RelaisError(
+        'batch_too_large',
+        `a batch holds at most ${max} messages, not ${inputs.length}`,
+        'messages',
+      );
+    }
+    const results: BatchItemResult[] = [];
+    const prepared: PreparedMessage[] = [];
+    inputs.forEach((input, index) => {
+      try {
+        const p = this.prepare(tenantId, input);
+        prepared.push(p);
+        results.push({ accepted: p.accepted });
+      } catch (err) {
+        if (!(err instanceof RelaisError)) throw err;
+        const field = err.field === undefined ? undefined : `messages/${index}/${err.field}`;
+        results.push({ error: errorBody(new RelaisError(err.code, err.message, field)) });
+      }
+    });
+    return this.commit(tenantId, prepared, results, idempotency);
+  }
+
+  private prepare(tenantId: string, input: SubmitInput): PreparedMessage {
+    return prepareMessage(tenantId, input, this.clock.now(), this.config.messages, this.config.webhooks);
+  }
+
+  private async commit(
+    tenantId: string,
+    prepared: PreparedMessage[],
+    results: BatchItemResult[],
+    idempotency: IdempotencyRequest | undefined,
+  ): Promise<SubmitOutcome> {
+    const unit: SubmitUnit = {
+      tenantId,
+      createdAt: this.clock.now(),
+      rows: prepared.map((p) => p.row),
+      idempotency: idempotency && {
+        key: idempotency.key,
+        requestHash: idempotency.requestHash,
+        ...idempotency.answer(results),
+      },
+    };
+    if (unit.rows.length === 0 && !unit.idempotency) return { kind: 'committed', results };
+    const outcome = await this.committer.submit(unit);
+    if (outcome === 'duplicate') return { kind: 'duplicate' };
+    if (unit.rows.length > 0) for (const listener of this.listeners) listener();
+    return { kind: 'committed', results };
+  }
+}

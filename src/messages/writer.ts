@@ -1,0 +1,89 @@
+import { LANE_RANK, type MessageTable } from '../store/schema.js';
+import type { Trx } from '../store/store.js';
+
+/** What the API stores under an Idempotency-Key, written in the same transaction as the messages. */
+export interface IdempotencyRecord {
+  key: string;
+  requestHash: string;
+  statusCode: number;
+  responseBody: string;
+}
+
+/** One request's worth of messages: committed together or not at all. */
+export interface SubmitUnit {
+  tenantId: string;
+  createdAt: number;
+  rows: MessageTable[];
+  idempotency?: IdempotencyRecord | undefined;
+}
+
+/** `duplicate`: another request with the same Idempotency-Key committed first; nothing was written. */
+export type UnitOutcome = 'committed' | 'duplicate';
+
+// SQLite allows 32,766 bound variables per statement; 19 columns × 500 rows stays well inside.
+const ROWS_PER_INSERT = 500;
+
+/**
+ * Writes a group of units in the caller's transaction: the history row, the queue entry and the first
+ * status event of every message, plus the idempotency records.
+ */
+export async function writeSubmitUnits(trx: Trx, units: SubmitUnit[]): Promise<UnitOutcome[]> {
+  const outcomes: UnitOutcome[] = [];
+  const rows: MessageTable[] = [];
+  for (const unit of units) {
+    if (unit.idempotency) {
+      const inserted = await trx
+        .insertInto('idempotency_keys')
+        .values({
+          tenant_id: unit.tenantId,
+          key: unit.idempotency.key,
+          request_hash: unit.idempotency.requestHash,
+          status_code: unit.idempotency.statusCode,
+          response_body: unit.idempotency.responseBody,
+          created_at: unit.createdAt,
+        })
+        .onConflict((oc) => oc.columns(['tenant_id', 'key']).doNothing())
+        .returning('key')
+        .executeTakeFirst();
+      if (!inserted) {
+        outcomes.push('duplicate');
+        continue;
+      }
+    }
+    outcomes.push('committed');
+    rows.push(...unit.rows);
+  }
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+    const chunk = rows.slice(i, i + ROWS_PER_INSERT);
+    await trx.insertInto('messages').values(chunk).execute();
+    await trx
+      .insertInto('queue')
+      .values(
+        chunk.map((m) => ({
+          message_id: m.id,
+          tenant_id: m.tenant_id,
+          lane: m.lane,
+          lane_rank: LANE_RANK[m.lane],
+          not_before: m.send_at ?? m.created_at,
+          expires_at: m.expires_at,
+          attempts: 0,
+          claimed_by: null,
+          claimed_until: null,
+        })),
+      )
+      .execute();
+    await trx
+      .insertInto('message_events')
+      .values(
+        chunk.map((m) => ({
+          message_id: m.id,
+          status: m.status,
+          at: m.created_at,
+          error_code: null,
+          detail: null,
+        })),
+      )
+      .execute();
+  }
+  return outcomes;
+}

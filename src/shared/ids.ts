@@ -1,0 +1,33 @@
+import { monotonicFactory } from 'ulid';
+
+/**
+ * Identifiers are prefixed ULIDs: time-ordered (history can be partitioned by day and paged by id),
+ * sortable as text in both databases, and self-describing in logs (`msg_…`, `evt_…`).
+ * monotonicFactory keeps ids strictly increasing within a millisecond in this process.
+ */
+const nextUlid = monotonicFactory();
+
+export type IdPrefix = 'msg' | 'evt' | 'ten' | 'key' | 'req';
+
+export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
+  return `${prefix}_${nextUlid(nowMs)}`;
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** The smallest id of a prefix at a time: `id >= idFloor('msg', t)` selects ids created at or after t. */
+export function idFloor(prefix: IdPrefix, timeMs: number): string {
+  let t = Math.max(0, Math.floor(timeMs));
+  let time = '';
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return `${prefix}_${time}${'0'.repeat(16)}`;
+}
+
+const ID_PATTERN = /^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+export function isWellFormedId(prefix: IdPrefix, id: string): boolean {
+  return id.startsWith(`${prefix}_`) && ID_PATTERN.test(id);
+}

@@ -1,0 +1,27 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import * as m001 from './001_initial.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+interface VersionedMigration {
+  up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
+}
+
+/** Versioned migrations, applied in name order. Append new ones; never edit a released one. */
+const MIGRATIONS: Record<string, VersionedMigration> = {
+  '001_initial': m001,
+};
+
+export function migrationProvider(dialect: DialectName): MigrationProvider {
+  return {
+    async getMigrations() {
+      const out: Record<string, Migration> = {};
+      for (const [name, migration] of Object.entries(MIGRATIONS)) {
+        out[name] = { up: (db) => migration.up(db, dialect) };
+      }
+      return out;
+    },
+  };
+}
+
+export const LATEST_MIGRATION = Object.keys(MIGRATIONS).sort().at(-1)!;

@@ -1,0 +1,144 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table shapes as Kysely sees them. Times are integer milliseconds since the epoch in both databases
+ * (BIGINT on PostgreSQL, parsed back to number), so the two dialects share every query.
+ */
+export interface Database {
+  tenants: TenantTable;
+  api_keys: ApiKeyTable;
+  messages: MessageTable;
+  message_parts: MessagePartTable;
+  message_events: MessageEventTable;
+  queue: QueueTable;
+  webhook_events: WebhookEventTable;
+  webhook_attempts: WebhookAttemptTable;
+  idempotency_keys: IdempotencyKeyTable;
+}
+
+export interface TenantTable {
+  id: string;
+  name: string;
+  status: 'active' | 'suspended';
+  webhook_url: string | null;
+  webhook_secret: string;
+  created_at: number;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  tenant_id: string;
+  /** Public, indexed part of the key used to find the row; the rest is only stored hashed. */
+  prefix: string;
+  secret_hash: string;
+  name: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export type Lane = 'otp' | 'transactional' | 'bulk';
+export type MessageStatus =
+  | 'accepted'
+  | 'scheduled'
+  | 'submitted'
+  | 'delivered'
+  | 'undelivered'
+  | 'expired'
+  | 'rejected'
+  | 'failed';
+
+/** The history: one row per message, append-mostly. */
+export interface MessageTable {
+  id: string;
+  tenant_id: string;
+  to_number: string;
+  country: string | null;
+  sender: string;
+  body: string;
+  lane: Lane;
+  encoding: 'GSM-7' | 'UCS-2';
+  segments: number;
+  status: MessageStatus;
+  client_ref: string | null;
+  callback_url: string | null;
+  send_at: number | null;
+  expires_at: number;
+  error_code: string | null;
+  error_reason: string | null;
+  connector: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One row per SMS part once it has been submitted to a carrier. */
+export interface MessagePartTable {
+  message_id: string;
+  part_no: number;
+  connector: string | null;
+  carrier_id: string | null;
+  status: MessageStatus;
+  error_code: string | null;
+  updated_at: number;
+}
+
+/** Status history of a message. */
+export interface MessageEventTable {
+  id: Generated<number>;
+  message_id: string;
+  status: MessageStatus;
+  at: number;
+  error_code: string | null;
+  detail: string | null;
+}
+
+/** Pending work only: a row leaves when the carrier has answered, so this table stays small. */
+export interface QueueTable {
+  message_id: string;
+  tenant_id: string;
+  lane: Lane;
+  /** 0 = otp, 1 = transactional, 2 = bulk: the dispatcher serves lower ranks strictly first. */
+  lane_rank: number;
+  not_before: number;
+  expires_at: number;
+  attempts: number;
+  claimed_by: string | null;
+  claimed_until: number | null;
+}
+
+export interface WebhookEventTable {
+  id: string;
+  tenant_id: string;
+  message_id: string | null;
+  type: string;
+  url: string;
+  /** The exact JSON body that is signed and sent, serialised once. */
+  payload: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
+  delivered_at: number | null;
+}
+
+export interface WebhookAttemptTable {
+  id: Generated<number>;
+  event_id: string;
+  attempted_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+}
+
+export interface IdempotencyKeyTable {
+  tenant_id: string;
+  key: string;
+  /** SHA-256 of method, path and body: the same key with another request is refused. */
+  request_hash: string;
+  status_code: number;
+  response_body: string;
+  created_at: number;
+}
+
+export const LANE_RANK: Record<Lane, number> = { otp: 0, transactional: 1, bulk: 2 };
+export const LANES: readonly Lane[] = ['otp', 'transactional', 'bulk'];

@@ -1,0 +1,169 @@
+import type { Clock } from '../shared/clock.js';
+import { RelaisError } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import type { Store } from '../store/store.js';
+import { generateApiKey, generateWebhookSecret, parseApiKey, secretMatches } from './api-keys.js';
+
+export interface Tenant {
+  id: string;
+  name: string;
+  status: 'active' | 'suspended';
+  webhook_url: string | null;
+  created_at: number;
+}
+
+export interface CreatedTenant {
+  tenant_id: string;
+  name: string;
+  api_key: string;
+  api_key_id: string;
+  webhook_secret: string;
+}
+
+export interface AuthenticatedKey {
+  tenant: Tenant;
+  keyId: string;
+}
+
+/** Tenants and their API keys: creation, rotation, revocation and request authentication. */
+export class TenantService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(input: { name: string; webhookUrl?: string | null }): Promise<CreatedTenant> {
+    const name = input.name.trim();
+    if (!name) throw new RelaisError('invalid_field', 'tenant name must not be empty', 'name');
+    const now = this.clock.now();
+    const tenantId = newId('ten', now);
+    const webhookSecret = generateWebhookSecret();
+    const key = generateApiKey();
+    const keyId = newId('key', now);
+    await this.store.write(async (trx) => {
+      await trx
+        .insertInto('tenants')
+        .values({
+          id: tenantId,
+          name,
+          status: 'active',
+          webhook_url: input.webhookUrl ?? null,
+          webhook_secret: webhookSecret,
+          created_at: now,
+        })
+        .execute();
+      await trx
+        .insertInto('api_keys')
+        .values({
+          id: keyId,
+          tenant_id: tenantId,
+          prefix: key.prefix,
+          secret_hash: key.secretHash,
+          name: 'default',
+          created_at: now,
+          revoked_at: null,
+        })
+        .execute();
+    });
+    return { tenant_id: tenantId, name, api_key: key.key, api_key_id: keyId, webhook_secret: webhookSecret };
+  }
+
+  async get(tenantId: string): Promise<Tenant | undefined> {
+    return this.store.db
+      .selectFrom('tenants')
+      .select(['id', 'name', 'status', 'webhook_url', 'created_at'])
+      .where('id', '=', tenantId)
+      .executeTakeFirst();
+  }
+
+  async list(): Promise<Tenant[]> {
+    return this.store.db
+      .selectFrom('tenants')
+      .select(['id', 'name', 'status', 'webhook_url', 'created_at'])
+      .orderBy('id')
+      .execute();
+  }
+
+  async setWebhookUrl(tenantId: string, url: string | null): Promise<void> {
+    await this.store.write((trx) =>
+      trx.updateTable('tenants').set({ webhook_url: url }).where('id', '=', tenantId).execute(),
+    );
+  }
+
+  async createKey(tenantId: string, name?: string): Promise<{ api_key: string; api_key_id: string }> {
+    const tenant = await this.get(tenantId);
+    if (!tenant) throw new RelaisError('not_found', `no tenant ${tenantId}`, 'tenant');
+    const now = this.clock.now();
+    const key = generateApiKey();
+    const keyId = newId('key', now);
+    await this.store.write((trx) =>
+      trx
+        .insertInto('api_keys')
+        .values({
+          id: keyId,
+          tenant_id: tenantId,
+          prefix: key.prefix,
+          secret_hash: key.secretHash,
+          name: name ?? null,
+          created_at: now,
+          revoked_at: null,
+        })
+        .execute(),
+    );
+    return { api_key: key.key, api_key_id: keyId };
+  }
+
+  async listKeys(tenantId: string) {
+    return this.store.db
+      .selectFrom('api_keys')
+      .select(['id', 'prefix', 'name', 'created_at', 'revoked_at'])
+      .where('tenant_id', '=', tenantId)
+      .orderBy('id')
+      .execute();
+  }
+
+  async revokeKey(keyId: string): Promise<boolean> {
+    const result = await this.store.write((trx) =>
+      trx
+        .updateTable('api_keys')
+        .set({ revoked_at: this.clock.now() })
+        .where('id', '=', keyId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** The tenant behind a bearer key, or null for anything unknown, malformed, revoked or suspended. */
+  async authenticate(apiKey: string): Promise<AuthenticatedKey | null> {
+    const parsed = parseApiKey(apiKey);
+    if (!parsed) return null;
+    const row = await this.store.db
+      .selectFrom('api_keys')
+      .innerJoin('tenants', 'tenants.id', 'api_keys.tenant_id')
+      .select([
+        'api_keys.id as key_id',
+        'api_keys.secret_hash',
+        'api_keys.revoked_at',
+        'tenants.id',
+        'tenants.name',
+        'tenants.status',
+        'tenants.webhook_url',
+        'tenants.created_at',
+      ])
+      .where('api_keys.prefix', '=', parsed.prefix)
+      .executeTakeFirst();
+    if (!row || row.revoked_at !== null || row.status !== 'active') return null;
+    if (!secretMatches(parsed.secret, row.secret_hash)) return null;
+    return {
+      keyId: row.key_id,
+      tenant: {
+        id: row.id,
+        name: row.name,
+        status: row.status,
+        webhook_url: row.webhook_url,
+        created_at: row.created_at,
+      },
+    };
+  }
+}

@@ -1,0 +1,96 @@
+import { sql } from 'kysely';
+import type { Store } from '../store/store.js';
+
+export interface DueEvent {
+  id: string;
+  tenant_id: string;
+  url: string;
+  payload: string;
+  attempts: number;
+  created_at: number;
+  webhook_secret: string;
+}
+
+export interface AttemptRecord {
+  eventId: string;
+  attemptedAt: number;
+  durationMs: number;
+  statusCode: number | null;
+  error: string | null;
+  /** Final outcome, or `pending` with the time of the next try. */
+  outcome: { status: 'delivered' } | { status: 'failed' } | { status: 'pending'; nextAttemptAt: number };
+}
+
+/** Storage side of the webhook outbox: lease due events, record attempts. */
+export class WebhookOutbox {
+  constructor(private readonly store: Store) {}
+
+  /**
+   * Leases up to `limit` due events by pushing their next_attempt_at past the delivery timeout: if
+   * this process dies mid-delivery the event simply comes due again (at-least-once delivery).
+   */
+  async claimDue(now: number, limit: number, leaseMs: number): Promise<DueEvent[]> {
+    const claimed = await this.store.write((trx) =>
+      sql<{ id: string }>`
+        update webhook_events set next_attempt_at = ${now + leaseMs}
+        where id in (
+          select id from webhook_events
+          where status = 'pending' and next_attempt_at <= ${now}
+          order by next_attempt_at
+          limit ${limit}
+          ${this.store.skipLocked})
+        returning id`.execute(trx),
+    );
+    const ids = claimed.rows.map((r) => r.id);
+    if (ids.length === 0) return [];
+    return this.store.db
+      .selectFrom('webhook_events')
+      .innerJoin('tenants', 'tenants.id', 'webhook_events.tenant_id')
+      .select([
+        'webhook_events.id',
+        'webhook_events.tenant_id',
+        'webhook_events.url',
+        'webhook_events.payload',
+        'webhook_events.attempts',
+        'webhook_events.created_at',
+        'tenants.webhook_secret',
+      ])
+      .where('webhook_events.id', 'in', ids)
+      .orderBy('webhook_events.id')
+      .execute();
+  }
+
+  /** Records a batch of attempts and their outcomes in one transaction. */
+  async recordAttempts(records: AttemptRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.store.write(async (trx) => {
+      await trx
+        .insertInto('webhook_attempts')
+        .values(
+          records.map((r) => ({
+            event_id: r.eventId,
+            attempted_at: r.attemptedAt,
+            duration_ms: Math.round(r.durationMs),
+            status_code: r.statusCode,
+            error: r.error,
+          })),
+        )
+        .execute();
+      for (const r of records) {
+        await trx
+          .updateTable('webhook_events')
+          .set((eb) => ({
+            attempts: eb('attempts', '+', 1),
+            status: r.outcome.status,
+            next_attempt_at: r.outcome.status === 'pending' ? r.outcome.nextAttemptAt : r.attemptedAt,
+            last_error:
+              r.error ??
+              (r.statusCode !== null && r.outcome.status !== 'delivered' ? `HTTP ${r.statusCode}` : null),
+            delivered_at: r.outcome.status === 'delivered' ? r.attemptedAt : null,
+          }))
+          .where('id', '=', r.eventId)
+          .execute();
+      }
+    });
+  }
+}
