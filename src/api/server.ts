@@ -31,8 +31,6 @@ export async function buildHttpServer(deps: ApiDeps): Promise<FastifyInstance> {
     bodyLimit: deps.config.http.body_limit_bytes,
     trustProxy: deps.config.http.trust_proxy,
     genReqId: () => newId('req'),
-    // Request lines are logged without headers: an Authorization header never reaches a log.
-    disableRequestLogging: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installValidators(app);

@@ -1,0 +1,261 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, startTestApp, type TestApp } from './helpers/app.js';
+import { databaseKinds } from './helpers/databases.js';
+
+describe.each(databaseKinds)('messages API on $name', (kind) => {
+  let t: TestApp;
+  let key: string;
+  let otherKey: string;
+
+  beforeAll(async () => {
+    t = await startTestApp(kind);
+    key = (await t.tenant('Pizzeria')).apiKey;
+    otherKey = (await t.tenant('Rival')).apiKey;
+  });
+  afterAll(() => t.close());
+
+  const send = (body: unknown, apiKey = key, headers: Record<string, string> = {}) =>
+    t.app.http.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      headers: { ...bearer(apiKey), ...headers },
+      payload: body as object,
+    });
+
+  it('accepts a message, answers 202 with encoding and segments, and persists it with its queue entry', async () => {
+    const res = await send({
+      to: '+33612345678',
+      from: 'Pizzeria',
+      text: 'Votre pizza arrive !',
+      client_ref: 'order-42',
+    });
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    expect(body).toMatchObject({
+      status: 'accepted',
+      to: '+33612345678',
+      from: 'Pizzeria',
+      lane: 'transactional',
+      encoding: 'GSM-7',
+      segments: 1,
+      parts: 1,
+      client_ref: 'order-42',
+    });
+    expect(body.id).toMatch(/^msg_[0-9A-Z]{26}$/);
+    const queued = await t.app.store.db
+      .selectFrom('queue')
+      .selectAll()
+      .where('message_id', '=', body.id)
+      .execute();
+    expect(queued).toHaveLength(1);
+    expect(queued[0]).toMatchObject({ lane: 'transactional', lane_rank: 1, claimed_by: null });
+  });
+
+  it('normalises a national number given with its country, and detects UCS-2', async () => {
+    const res = await send({
+      to: '06 12 34 56 78',
+      country: 'FR',
+      from: 'Pizzeria',
+      text: 'Ça arrive, garçon',
+    });
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({ to: '+33612345678', encoding: 'UCS-2', segments: 1 });
+  });
+
+  it('counts concatenated parts for long texts', async () => {
+    const res = await send({ to: '+33612345678', from: 'Pizzeria', text: 'a'.repeat(161) });
+    expect(res.json()).toMatchObject({ encoding: 'GSM-7', segments: 2, parts: 2 });
+  });
+
+  it('schedules a message with send_at and sets its expiry from validity_minutes', async () => {
+    const sendAt = new Date(Date.now() + 3600_000);
+    const res = await send({
+      to: '+33612345678',
+      from: 'Pizzeria',
+      text: 'later',
+      send_at: sendAt.toISOString(),
+      validity_minutes: 30,
+    });
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    expect(body.status).toBe('scheduled');
+    expect(Date.parse(body.expires_at) - Date.parse(body.send_at)).toBe(30 * 60_000);
+    const q = await t.app.store.db
+      .selectFrom('queue')
+      .selectAll()
+      .where('message_id', '=', body.id)
+      .executeTakeFirstOrThrow();
+    expect(q.not_before).toBe(Date.parse(body.send_at));
+  });
+
+  it('shows a message with its history, and hides it from other tenants (404, not 403)', async () => {
+    const { id } = (await send({ to: '+33612345678', from: 'Pizzeria', text: 'mine' })).json();
+    const mine = await t.app.http.inject({ url: `/v1/messages/${id}`, headers: bearer(key) });
+    expect(mine.statusCode).toBe(200);
+    expect(mine.json()).toMatchObject({ id, text: 'mine', status: 'accepted', parts: [] });
+    expect(mine.json().history).toEqual([expect.objectContaining({ status: 'accepted' })]);
+
+    const theirs = await t.app.http.inject({ url: `/v1/messages/${id}`, headers: bearer(otherKey) });
+    expect(theirs.statusCode).toBe(404);
+    expect(theirs.json()).toMatchObject({ code: 'not_found' });
+    expect(theirs.body).not.toContain('mine');
+
+    const list = await t.app.http.inject({ url: '/v1/messages?limit=500', headers: bearer(otherKey) });
+    expect(list.json().data.map((m: { id: string }) => m.id)).not.toContain(id);
+  });
+
+  it('lists newest first with filters and a cursor that walks every page exactly once', async () => {
+    const tenant = await t.tenant('Lister');
+    const sent: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const res = await send(
+        {
+          to: i % 2 ? '+33612345678' : '+33698765432',
+          from: 'Shop',
+          text: `n${i}`,
+          client_ref: `r${i}`,
+          lane: i < 2 ? 'otp' : 'bulk',
+        },
+        tenant.apiKey,
+      );
+      sent.push(res.json().id);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string = `/v1/messages?limit=3${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = (await t.app.http.inject({ url, headers: bearer(tenant.apiKey) })).json();
+      seen.push(...page.data.map((m: { id: string }) => m.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual([...sent].reverse());
+
+    const byLane = (
+      await t.app.http.inject({ url: '/v1/messages?lane=otp', headers: bearer(tenant.apiKey) })
+    ).json();
+    expect(byLane.data.map((m: { id: string }) => m.id)).toEqual([sent[1], sent[0]]);
+    const byTo = (
+      await t.app.http.inject({ url: '/v1/messages?to=%2B33612345678', headers: bearer(tenant.apiKey) })
+    ).json();
+    expect(byTo.data).toHaveLength(3);
+    const byRef = (
+      await t.app.http.inject({ url: '/v1/messages?client_ref=r4', headers: bearer(tenant.apiKey) })
+    ).json();
+    expect(byRef.data.map((m: { id: string }) => m.id)).toEqual([sent[4]]);
+    const byStatus = (
+      await t.app.http.inject({ url: '/v1/messages?status=delivered', headers: bearer(tenant.apiKey) })
+    ).json();
+    expect(byStatus.data).toEqual([]);
+    const future = new Date(Date.now() + 60_000).toISOString();
+    const byTime = (
+      await t.app.http.inject({
+        url: `/v1/messages?created_after=${encodeURIComponent(future)}`,
+        headers: bearer(tenant.apiKey),
+      })
+    ).json();
+    expect(byTime.data).toEqual([]);
+    const bad = await t.app.http.inject({
+      url: '/v1/messages?cursor=garbage',
+      headers: bearer(tenant.apiKey),
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('invalid_cursor');
+  });
+
+  it('accepts and rejects batch items on their own, in request order', async () => {
+    const res = await t.app.http.inject({
+      method: 'POST',
+      url: '/v1/messages/batch',
+      headers: bearer(key),
+      payload: {
+        messages: [
+          { to: '+33612345678', from: 'Pizzeria', text: 'one' },
+          { to: '+331', from: 'Pizzeria', text: 'bad number' },
+          { to: '+33612345678', from: 'Pizzeria', text: '' },
+          { to: '+33612345678', from: 'Pizzeria', text: 'four', lane: 'bulk' },
+        ],
+      },
+    });
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    expect(body.accepted).toBe(2);
+    expect(body.rejected).toBe(2);
+    expect(body.results.map((r: { status: string }) => r.status)).toEqual([
+      'accepted',
+      'rejected',
+      'rejected',
+      'accepted',
+    ]);
+    expect(body.results[1].error).toMatchObject({ code: 'invalid_phone_number', field: 'messages/1/to' });
+    expect(body.results[2].error).toMatchObject({ code: 'empty_text', field: 'messages/2/text' });
+    const ids = [body.results[0].message.id, body.results[3].message.id];
+    const stored = await t.app.store.db.selectFrom('messages').select('id').where('id', 'in', ids).execute();
+    expect(stored).toHaveLength(2);
+  });
+
+  it('replays the first answer for a retried Idempotency-Key and creates nothing new', async () => {
+    const tenant = await t.tenant('Idem');
+    const body = { to: '+33612345678', from: 'Pizzeria', text: 'only once' };
+    const first = await send(body, tenant.apiKey, { 'idempotency-key': 'order-7-confirmation' });
+    const second = await send(body, tenant.apiKey, { 'idempotency-key': 'order-7-confirmation' });
+    expect(first.statusCode).toBe(202);
+    expect(second.statusCode).toBe(202);
+    expect(second.json()).toEqual(first.json());
+    expect(second.headers['idempotent-replayed']).toBe('true');
+    const count = await t.app.store.db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('tenant_id', '=', tenant.id)
+      .executeTakeFirstOrThrow();
+    expect(Number(count.n)).toBe(1);
+
+    const reused = await send({ ...body, text: 'something else' }, tenant.apiKey, {
+      'idempotency-key': 'order-7-confirmation',
+    });
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json().code).toBe('idempotency_key_reused');
+
+    // Keys are per tenant: another tenant may use the same key for its own request.
+    const other = await send(body, otherKey, { 'idempotency-key': 'order-7-confirmation' });
+    expect(other.statusCode).toBe(202);
+    expect(other.json().id).not.toBe(first.json().id);
+  });
+
+  it('creates one message when the same Idempotency-Key is sent concurrently', async () => {
+    const tenant = await t.tenant('Concurrent');
+    const body = { to: '+33612345678', from: 'Pizzeria', text: 'race' };
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => send(body, tenant.apiKey, { 'idempotency-key': 'same' })),
+    );
+    const codes = answers.map((a) => a.statusCode);
+    expect(codes.every((c) => c === 202 || c === 409)).toBe(true);
+    const ids = new Set(answers.filter((a) => a.statusCode === 202).map((a) => a.json().id));
+    expect(ids.size).toBe(1);
+    const stored = await t.app.store.db
+      .selectFrom('messages')
+      .select('id')
+      .where('tenant_id', '=', tenant.id)
+      .execute();
+    expect(stored).toHaveLength(1);
+  });
+
+  it('makes batch requests idempotent as a whole', async () => {
+    const tenant = await t.tenant('IdemBatch');
+    const payload = {
+      messages: [
+        { to: '+33612345678', from: 'Shop', text: 'a' },
+        { to: 'nope', from: 'Shop', text: 'b' },
+      ],
+    };
+    const headers = { ...bearer(tenant.apiKey), 'idempotency-key': 'batch-1' };
+    const a = await t.app.http.inject({ method: 'POST', url: '/v1/messages/batch', headers, payload });
+    const b = await t.app.http.inject({ method: 'POST', url: '/v1/messages/batch', headers, payload });
+    expect(b.json()).toEqual(a.json());
+    const stored = await t.app.store.db
+      .selectFrom('messages')
+      .select('id')
+      .where('tenant_id', '=', tenant.id)
+      .execute();
+    expect(stored).toHaveLength(1);
+  });
+});
