@@ -25,6 +25,9 @@ export function installValidators(app: FastifyInstance): void {
     addFormats.default(ajv);
     ajv.addKeyword({ keyword: 'example' });
   }
+  // Fastify parses text/plain bodies by default; a text body would then fail the schema as "must be
+  // object" (400) instead of being refused as the wrong media type (415). The API takes JSON only.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? strict : lenient).compile(schema as object),
   );
@@ -37,6 +40,11 @@ export function validationError(errors: ErrorObject[], context: string): RelaisE
   const path = e.instancePath.replace(/^\//, '');
   const field = (name: string) => (path ? `${path}/${name}` : name);
   const where = context === 'body' ? '' : `${context} `;
+  // A JSON array, string, number or null where an object is expected: no field is at fault.
+  if (!path && e.keyword === 'type') {
+    const what = context === 'body' ? `a JSON ${e.params.type}` : `of type ${e.params.type}`;
+    return new RelaisError('invalid_request', `the ${context} must be ${what}`);
+  }
   switch (e.keyword) {
     case 'additionalProperties': {
       const name = String(e.params.additionalProperty);
@@ -57,7 +65,25 @@ export function validationError(errors: ErrorObject[], context: string): RelaisE
   }
   const last = path.split('/').at(-1) ?? '';
   const code: ErrorCode = FIELD_CODES[last]?.[e.keyword] ?? FIELD_CODES[last]?.['*'] ?? 'invalid_field';
-  return new RelaisError(code, `${path ? `"${path}" ` : ''}${e.message ?? 'is invalid'}`, path || undefined);
+  return new RelaisError(
+    code,
+    `${path ? `"${path}" ` : ''}${violationMessage(e, errors)}`,
+    path || undefined,
+  );
+}
+
+/**
+ * Ajv's message, except for unions of literals (`lane`, `status`): Ajv reports the first branch as
+ * "must be equal to constant", which does not tell the caller what is allowed.
+ */
+function violationMessage(e: ErrorObject, errors: ErrorObject[]): string {
+  if (e.keyword === 'const' || e.keyword === 'anyOf') {
+    const allowed = errors
+      .filter((x) => x.keyword === 'const' && x.instancePath === e.instancePath)
+      .map((x) => JSON.stringify(x.params.allowedValue));
+    if (allowed.length > 0) return `must be one of ${allowed.join(', ')}`;
+  }
+  return e.message ?? 'is invalid';
 }
 
 /** Field-specific error codes for schema violations, so a bad lane reads `invalid_lane`, etc. */

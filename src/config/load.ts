@@ -50,6 +50,7 @@ export function parseConfig(raw: unknown): Config {
   if (!result.success) throw new ConfigError(formatIssues(result.error));
   const config = result.data;
   config.data_dir = isAbsolute(config.data_dir) ? config.data_dir : resolve(config.data_dir);
+  databaseTarget(config); // validates database_url now, not at first use
   return config;
 }
 

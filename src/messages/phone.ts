@@ -30,7 +30,10 @@ export function normaliseDestination(
     }
     region = upper;
   }
-  if (!raw.startsWith('+') && !raw.startsWith('00') && !region) {
+  // 00 is the international call prefix almost everywhere; libphonenumber only knows it relative to
+  // a default country (and reads it as a national number for countries with another prefix, like US).
+  const international = raw.startsWith('00') ? `+${raw.slice(2)}` : raw;
+  if (!international.startsWith('+') && !region) {
     throw new RelaisError(
       'invalid_phone_number',
       `"${raw}" is not in international format (+CC…); give \`country\` for a national number`,
@@ -39,7 +42,7 @@ export function normaliseDestination(
   }
   let parsed: ReturnType<typeof parsePhoneNumberWithError>;
   try {
-    parsed = parsePhoneNumberWithError(raw, region ? { defaultCountry: region } : undefined);
+    parsed = parsePhoneNumberWithError(international, region ? { defaultCountry: region } : undefined);
   } catch (err) {
     throw new RelaisError(
       'invalid_phone_number',

@@ -116,10 +116,18 @@ export function prepareMessage(
 }
 
 // RFC 3339 with an explicit offset: a bare local time would be read in the server's zone, silently.
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const ISO_WITH_ZONE =
+  /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+
+/** Date.parse rolls impossible dates over (2026-02-31 is read as March 3rd): refuse them instead. */
+function isCalendarDate(year: number, month: number, day: number): boolean {
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
+}
 
 function parseSendAt(value: string, now: number): number | null {
-  const t = ISO_WITH_ZONE.test(value) ? Date.parse(value) : Number.NaN;
+  const m = ISO_WITH_ZONE.exec(value);
+  const t = m && isCalendarDate(Number(m[1]), Number(m[2]), Number(m[3])) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(t)) {
     throw new RelaisError(
       'invalid_send_at',

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { GroupCommitter } from '../src/store/group-commit.js';
+
+describe('GroupCommitter', () => {
+  it('commits units arriving together in one batch, and answers each only after its batch is written', async () => {
+    const batches: number[][] = [];
+    const written = new Set<number>();
+    const committer = new GroupCommitter<number, string>({
+      async writeBatch(units) {
+        await new Promise((r) => setTimeout(r, 5));
+        batches.push(units);
+        for (const u of units) written.add(u);
+        return units.map((u) => `ok-${u}`);
+      },
+      maxBatch: 100,
+      concurrency: 1,
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 250 }, (_, i) =>
+        committer.submit(i).then((r) => {
+          expect(written.has(i)).toBe(true);
+          return r;
+        }),
+      ),
+    );
+    expect(answers).toEqual(Array.from({ length: 250 }, (_, i) => `ok-${i}`));
+    expect(batches.map((b) => b.length)).toEqual([100, 100, 50]);
+  });
+
+  it('isolates a failing unit: its neighbours commit, only it sees the error', async () => {
+    const committer = new GroupCommitter<number, number>({
+      async writeBatch(units) {
+        if (units.includes(3)) throw new Error('constraint violated by 3');
+        return units;
+      },
+      maxBatch: 10,
+      concurrency: 1,
+    });
+    const results = await Promise.allSettled([1, 2, 3, 4].map((u) => committer.submit(u)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason.message).toBe('constraint violated by 3');
+  });
+
+  it('keeps committing what arrives while a batch is being written', async () => {
+    const batches: number[][] = [];
+    const committer = new GroupCommitter<number, number>({
+      async writeBatch(units) {
+        batches.push(units);
+        await new Promise((r) => setTimeout(r, 20));
+        return units;
+      },
+      maxBatch: 1000,
+      concurrency: 1,
+    });
+    const first = committer.submit(1);
+    await new Promise((r) => setTimeout(r, 5)); // the first batch is now being written
+    const later = Promise.all([2, 3, 4].map((u) => committer.submit(u)));
+    await Promise.all([first, later]);
+    expect(batches).toEqual([[1], [2, 3, 4]]);
+  });
+});

@@ -1,0 +1,261 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../src/shared/clock.js';
+import { verifySignature } from '../src/webhooks/signature.js';
+import { bearer, startTestApp, type TestApp } from './helpers/app.js';
+import { databaseKinds } from './helpers/databases.js';
+import { WebhookReceiver } from './helpers/receiver.js';
+
+/**
+ * The path from an accepted message to the customer's webhook, driven through the dispatcher's seam
+ * (claim, record outcome) exactly as the carrier side will drive it — no fake carrier involved.
+ */
+describe.each(databaseKinds)('status changes to signed webhooks on $name', (kind) => {
+  let t: TestApp;
+  let receiver: WebhookReceiver;
+  let hookUrl: string;
+  const clock = new ManualClock(Date.now());
+
+  beforeAll(async () => {
+    receiver = new WebhookReceiver();
+    hookUrl = await receiver.start();
+    t = await startTestApp(kind, {}, { clock });
+  });
+  afterAll(async () => {
+    await t.close();
+    await receiver.stop();
+  });
+  afterEach(() => {
+    receiver.requests.length = 0;
+    receiver.script = [];
+  });
+
+  async function accept(apiKey: string, extra: Record<string, unknown> = {}): Promise<string> {
+    const res = await t.app.http.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      headers: bearer(apiKey),
+      payload: { to: '+33612345678', from: 'Pizzeria', text: 'Pizza!', client_ref: 'order-1', ...extra },
+    });
+    expect(res.statusCode).toBe(202);
+    return res.json().id;
+  }
+
+  it('claims by lane priority, and a submitted then delivered message reaches the webhook, signed', async () => {
+    const tenant = await t.tenant('Hooked', hookUrl);
+    const bulk = await accept(tenant.apiKey, { lane: 'bulk' });
+    const otp = await accept(tenant.apiKey, { lane: 'otp' });
+    const claimed = await t.app.workQueue.claim({ owner: 'test-dispatcher', limit: 10, leaseMs: 30_000 });
+    const mine = claimed.filter((c) => c.id === otp || c.id === bulk).map((c) => c.id);
+    expect(mine).toEqual([otp, bulk]);
+    // A claimed message is not claimed twice while its lease runs.
+    const again = await t.app.workQueue.claim({ owner: 'other', limit: 100, leaseMs: 30_000 });
+    expect(again.map((c) => c.id)).not.toContain(otp);
+
+    await t.app.workQueue.record([
+      {
+        messageId: otp,
+        status: 'submitted',
+        connector: 'carrier-a',
+        parts: [{ partNo: 1, connector: 'carrier-a', carrierId: 'abc123', status: 'submitted' }],
+      },
+    ]);
+    await t.app.workQueue.record([
+      { messageId: otp, status: 'delivered', parts: [{ partNo: 1, status: 'delivered' }] },
+    ]);
+    expect(await t.app.webhooks.deliverDue()).toBe(2);
+    expect(receiver.requests).toHaveLength(2);
+
+    const statuses = receiver.requests.map((r) => JSON.parse(r.body).data.status);
+    expect(statuses.sort()).toEqual(['delivered', 'submitted']);
+    for (const req of receiver.requests) {
+      const event = JSON.parse(req.body);
+      expect(event).toMatchObject({
+        type: 'message.status',
+        data: { id: otp, to: '+33612345678', client_ref: 'order-1', segments: 1 },
+      });
+      expect(event.id).toMatch(/^evt_/);
+      expect(req.headers['relais-event-id']).toBe(event.id);
+      expect(req.headers['content-type']).toBe('application/json');
+      const header = String(req.headers['relais-signature']);
+      expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+      expect(
+        verifySignature(tenant.webhookSecret, req.body, header, { nowSeconds: clock.now() / 1000 }),
+      ).toBe(true);
+      expect(verifySignature('whsec_wrong', req.body, header, { nowSeconds: clock.now() / 1000 })).toBe(
+        false,
+      );
+    }
+
+    // The message shows its whole history and its part's carrier id; it left the queue when submitted.
+    const detail = (
+      await t.app.http.inject({ url: `/v1/messages/${otp}`, headers: bearer(tenant.apiKey) })
+    ).json();
+    expect(detail.status).toBe('delivered');
+    expect(detail.history.map((h: { status: string }) => h.status)).toEqual([
+      'accepted',
+      'submitted',
+      'delivered',
+    ]);
+    expect(detail.parts).toEqual([
+      { part_no: 1, connector: 'carrier-a', carrier_id: 'abc123', status: 'delivered', error_code: null },
+    ]);
+    const inQueue = await t.app.store.db
+      .selectFrom('queue')
+      .select('message_id')
+      .where('message_id', '=', otp)
+      .execute();
+    expect(inQueue).toEqual([]);
+  });
+
+  it('prefers the message callback_url over the tenant default, and sends nothing without either', async () => {
+    const withDefault = await t.tenant('Default', hookUrl);
+    const id = await accept(withDefault.apiKey, { callback_url: `${hookUrl}?per-message=1` });
+    const silent = await t.tenant('NoHook');
+    const quiet = await accept(silent.apiKey);
+    await t.app.workQueue.record([
+      { messageId: id, status: 'failed', errorCode: '0x0B', errorReason: 'invalid destination' },
+      { messageId: quiet, status: 'failed', errorCode: '0x0B', errorReason: 'invalid destination' },
+    ]);
+    expect(await t.app.webhooks.deliverDue()).toBe(1);
+    expect(receiver.requests).toHaveLength(1);
+    expect(JSON.parse(receiver.requests[0]!.body).data).toMatchObject({
+      id,
+      status: 'failed',
+      error_code: '0x0B',
+      error_reason: 'invalid destination',
+    });
+  });
+
+  it('retries on 5xx and timeouts with back-off, shows every attempt, and stops once delivered', async () => {
+    const tenant = await t.tenant('Flaky', hookUrl);
+    const id = await accept(tenant.apiKey);
+    receiver.script = [500, 503];
+    await t.app.workQueue.record([{ messageId: id, status: 'delivered' }]);
+
+    expect(await t.app.webhooks.deliverDue()).toBe(1);
+    expect(await t.app.webhooks.deliverDue()).toBe(0); // not due again yet: back-off
+    clock.advance(60 * 60_000);
+    expect(await t.app.webhooks.deliverDue()).toBe(1);
+    clock.advance(60 * 60_000);
+    expect(await t.app.webhooks.deliverDue()).toBe(1);
+    clock.advance(60 * 60_000);
+    expect(await t.app.webhooks.deliverDue()).toBe(0); // delivered: never sent again
+    expect(receiver.requests).toHaveLength(3);
+    // The same event, the same body, every time: receivers can dedupe on the id.
+    expect(new Set(receiver.requests.map((r) => r.body)).size).toBe(1);
+
+    const list = (
+      await t.app.http.inject({ url: `/v1/webhook-events?message_id=${id}`, headers: bearer(tenant.apiKey) })
+    ).json();
+    expect(list.data).toHaveLength(1);
+    expect(list.data[0]).toMatchObject({ status: 'delivered', attempts: 3, message_id: id });
+    const detail = (
+      await t.app.http.inject({
+        url: `/v1/webhook-events/${list.data[0].id}`,
+        headers: bearer(tenant.apiKey),
+      })
+    ).json();
+    expect(detail.attempt_log.map((a: { status_code: number }) => a.status_code)).toEqual([500, 503, 200]);
+    expect(detail.payload.data.id).toBe(id);
+    // Another tenant cannot see this event.
+    const other = await t.tenant('Other');
+    const hidden = await t.app.http.inject({
+      url: `/v1/webhook-events/${list.data[0].id}`,
+      headers: bearer(other.apiKey),
+    });
+    expect(hidden.statusCode).toBe(404);
+  });
+
+  it('does not retry a 4xx answer, and gives up after the retry window on a dead endpoint', async () => {
+    const tenant = await t.tenant('Gone', hookUrl);
+    const rejected = await accept(tenant.apiKey);
+    receiver.script = [410];
+    await t.app.workQueue.record([{ messageId: rejected, status: 'delivered' }]);
+    await t.app.webhooks.deliverDue();
+    clock.advance(48 * 3600_000);
+    expect(await t.app.webhooks.deliverDue()).toBe(0);
+    const event = await t.app.store.db
+      .selectFrom('webhook_events')
+      .selectAll()
+      .where('message_id', '=', rejected)
+      .executeTakeFirstOrThrow();
+    expect(event).toMatchObject({ status: 'failed', attempts: 1, last_error: 'HTTP 410' });
+
+    // A closed port: connection refused, retried for retry_for_hours (24 h), then failed.
+    const dead = await t.tenant('Dead', 'http://127.0.0.1:1/hook');
+    const id = await accept(dead.apiKey);
+    await t.app.workQueue.record([{ messageId: id, status: 'delivered' }]);
+    let attempts = 0;
+    for (let hour = 0; hour < 30; hour++) {
+      attempts += await t.app.webhooks.deliverDue();
+      clock.advance(3600_000);
+    }
+    const deadEvent = await t.app.store.db
+      .selectFrom('webhook_events')
+      .selectAll()
+      .where('message_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(deadEvent.status).toBe('failed');
+    expect(deadEvent.attempts).toBe(attempts);
+    expect(attempts).toBeGreaterThanOrEqual(24); // hourly at the cap, for at least 24 hours
+    const lastAttempt = await t.app.store.db
+      .selectFrom('webhook_attempts')
+      .select((eb) => eb.fn.max('attempted_at').as('last'))
+      .where('event_id', '=', deadEvent.id)
+      .executeTakeFirstOrThrow();
+    expect(Number(lastAttempt.last) - deadEvent.created_at).toBeGreaterThanOrEqual(24 * 3600_000);
+  });
+
+  it('ignores changes to a message already in a final state', async () => {
+    const tenant = await t.tenant('Final', hookUrl);
+    const id = await accept(tenant.apiKey);
+    await t.app.workQueue.record([{ messageId: id, status: 'delivered' }]);
+    await t.app.workQueue.record([{ messageId: id, status: 'undelivered' }]);
+    const row = await t.app.store.db
+      .selectFrom('messages')
+      .select('status')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe('delivered');
+    expect(await t.app.webhooks.deliverDue()).toBe(1);
+  });
+
+  it('expires queued messages whose validity ended, with a webhook', async () => {
+    const tenant = await t.tenant('Expiring', hookUrl);
+    const id = await accept(tenant.apiKey, { validity_minutes: 5 });
+    clock.advance(6 * 60_000);
+    const result = await t.app.housekeeping.runOnce();
+    expect(result.expired).toBeGreaterThanOrEqual(1);
+    await t.app.webhooks.deliverDue();
+    const event = receiver.requests.map((r) => JSON.parse(r.body)).find((e) => e.data.id === id);
+    expect(event?.data).toMatchObject({ status: 'expired', error_code: 'validity_expired' });
+    const claimed = await t.app.workQueue.claim({ owner: 'late', limit: 1000, leaseMs: 1000 });
+    expect(claimed.map((c) => c.id)).not.toContain(id);
+  });
+});
+
+describe.each(databaseKinds)('webhook delivery survives a restart on $name', (kind) => {
+  it('delivers events left pending by a previous process', async () => {
+    const receiver = new WebhookReceiver();
+    const url = await receiver.start();
+    const first = await startTestApp(kind);
+    const tenant = await first.tenant('Restart', url);
+    const res = await first.app.http.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      headers: bearer(tenant.apiKey),
+      payload: { to: '+33612345678', from: 'Pizzeria', text: 'x' },
+    });
+    await first.app.workQueue.record([{ messageId: res.json().id, status: 'delivered' }]);
+    // Stop without delivering, keep the database, start a new platform on it with its sender running.
+    await first.app.close();
+    const { buildApp } = await import('../src/app.js');
+    const second = await buildApp(first.config);
+    await second.start();
+    await receiver.waitFor(1);
+    expect(JSON.parse(receiver.requests[0]!.body).data.id).toBe(res.json().id);
+    await second.close();
+    await first.db.drop();
+    await receiver.stop();
+  });
+});
