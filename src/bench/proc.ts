@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, type } from 'node:os';
 
 /** Readers for /proc: CPU time and peak memory of the Relais child, and a description of the machine. */
@@ -105,4 +105,35 @@ export function filesystemOf(path: string): string {
   } catch {
     return 'unknown';
   }
+}
+
+/**
+ * CPU seconds per process whose command name is `comm` (e.g. every PostgreSQL backend and background
+ * worker), for the CPU a local database server spends on our behalf. Processes we may not read are skipped.
+ */
+export function cpuByCommand(comm: string): Map<number, number> {
+  const result = new Map<number, number>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return result;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== comm) continue;
+      result.set(Number(entry), cpuSeconds(Number(entry)));
+    } catch {
+      // exited meanwhile, or not ours to read
+    }
+  }
+  return result;
+}
+
+/** CPU seconds spent between two {@link cpuByCommand} snapshots (processes that exited in between are lost). */
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
 }
