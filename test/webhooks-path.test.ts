@@ -206,6 +206,53 @@ describe.each(databaseKinds)('status changes to signed webhooks on $name', (kind
     expect(Number(lastAttempt.last) - deadEvent.created_at).toBeGreaterThanOrEqual(24 * 3600_000);
   });
 
+  it('applies several changes of one message in one batch in order, with one event each', async () => {
+    const tenant = await t.tenant('Batched', hookUrl);
+    const a = await accept(tenant.apiKey);
+    const b = await accept(tenant.apiKey, { text: 'x'.repeat(200) });
+    await t.app.workQueue.record([
+      { messageId: a, status: 'submitted', parts: [{ partNo: 1, carrierId: 'A1', status: 'submitted' }] },
+      {
+        messageId: b,
+        status: 'submitted',
+        parts: [
+          { partNo: 1, carrierId: 'B1', status: 'submitted' },
+          { partNo: 2, carrierId: 'B2', status: 'submitted' },
+        ],
+      },
+      { messageId: a, status: 'delivered', parts: [{ partNo: 1, status: 'delivered' }] },
+      {
+        messageId: b,
+        status: 'undelivered',
+        errorCode: '0x0B',
+        parts: [{ partNo: 2, status: 'undelivered', errorCode: '0x0B' }],
+      },
+      { messageId: a, status: 'failed' }, // after a final status: ignored
+    ]);
+    const rows = await t.app.store.db
+      .selectFrom('messages')
+      .select(['id', 'status', 'error_code'])
+      .where('id', 'in', [a, b])
+      .execute();
+    expect(Object.fromEntries(rows.map((r) => [r.id, [r.status, r.error_code]]))).toEqual({
+      [a]: ['delivered', null],
+      [b]: ['undelivered', '0x0B'],
+    });
+    const parts = await t.app.store.db
+      .selectFrom('message_parts')
+      .select(['message_id', 'part_no', 'carrier_id', 'status'])
+      .where('message_id', 'in', [a, b])
+      .orderBy('message_id')
+      .orderBy('part_no')
+      .execute();
+    expect(parts.map((p) => [p.message_id === a ? 'a' : 'b', p.part_no, p.carrier_id, p.status])).toEqual([
+      ['a', 1, 'A1', 'delivered'],
+      ['b', 1, 'B1', 'submitted'],
+      ['b', 2, 'B2', 'undelivered'],
+    ]);
+    expect(await t.app.webhooks.deliverDue()).toBe(4);
+  });
+
   it('ignores changes to a message already in a final state', async () => {
     const tenant = await t.tenant('Final', hookUrl);
     const id = await accept(tenant.apiKey);
@@ -257,5 +304,56 @@ describe.each(databaseKinds)('webhook delivery survives a restart on $name', (ki
     await second.close();
     await first.db.drop();
     await receiver.stop();
+  });
+});
+
+describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
+  it('keeps delivering to healthy endpoints while another endpoint hangs', async () => {
+    const hanging = new Set<import('node:http').ServerResponse>();
+    const { createServer } = await import('node:http');
+    const slow = createServer((_req, res) => {
+      hanging.add(res); // never answers: the sender must time out, not wait forever
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const slowUrl = `http://127.0.0.1:${(slow.address() as import('node:net').AddressInfo).port}/hook`;
+    const fast = new WebhookReceiver();
+    const fastUrl = await fast.start();
+
+    const t = await startTestApp(
+      kind,
+      { webhooks: { allow_private_targets: true, timeout_ms: 30_000, concurrency: 4 } },
+      { listen: true },
+    );
+    try {
+      const slowTenant = await t.tenant('Slow', slowUrl);
+      const fastTenant = await t.tenant('Fast', fastUrl);
+      const send = async (apiKey: string) =>
+        (
+          await t.app.http.inject({
+            method: 'POST',
+            url: '/v1/messages',
+            headers: bearer(apiKey),
+            payload: { to: '+33612345678', from: 'Shop', text: 'x' },
+          })
+        ).json().id as string;
+      const slowIds = [
+        await send(slowTenant.apiKey),
+        await send(slowTenant.apiKey),
+        await send(slowTenant.apiKey),
+      ];
+      await t.app.workQueue.record(slowIds.map((id) => ({ messageId: id, status: 'delivered' as const })));
+      while (hanging.size < 3) await new Promise((r) => setTimeout(r, 10));
+      const fastIds = [await send(fastTenant.apiKey), await send(fastTenant.apiKey)];
+      await t.app.workQueue.record(fastIds.map((id) => ({ messageId: id, status: 'delivered' as const })));
+      await fast.waitFor(2);
+      expect(hanging.size).toBe(3); // the slow deliveries are still pending, yet the fast ones went through
+      expect(fast.requests.map((r) => JSON.parse(r.body).data.id).sort()).toEqual(fastIds.sort());
+    } finally {
+      for (const res of hanging) res.destroy();
+      slow.closeAllConnections();
+      slow.close();
+      await t.close();
+      await fast.stop();
+    }
   });
 });

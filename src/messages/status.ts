@@ -1,5 +1,5 @@
 import { newId } from '../shared/ids.js';
-import type { MessageStatus } from '../store/schema.js';
+import type { MessageStatus, WebhookEventTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 
 /** Statuses after which nothing more happens to a message. */
@@ -27,11 +27,11 @@ export interface StatusChange {
   errorReason?: string | null;
   connector?: string | null;
   parts?: PartUpdate[];
-  /** Free text kept in the status history (never shown to other tenants, never a secret). */
+  /** Free text kept in the status history (never a secret). */
   detail?: string | null;
 }
 
-interface MessageForEvent {
+interface MessageState {
   id: string;
   tenant_id: string;
   to_number: string;
@@ -39,21 +39,106 @@ interface MessageForEvent {
   callback_url: string | null;
   segments: number;
   status: MessageStatus;
+  error_code: string | null;
+  error_reason: string | null;
+  connector: string | null;
   webhook_url: string | null;
+  changed: boolean;
 }
 
+type PartRow = {
+  message_id: string;
+  part_no: number;
+  connector: string | null;
+  carrier_id: string | null;
+  status: MessageStatus;
+  error_code: string | null;
+  updated_at: number;
+};
+
+// Keeps every statement under SQLite's 32,766 bound-variable limit with room to spare.
+const CHUNK = 500;
+
 /**
- * Applies status changes in the caller's transaction: the message row, its status history, its parts,
- * and — in the same transaction, so a change is never recorded without its notification — one webhook
- * event per change for messages that have a callback URL or whose tenant has a default one.
- * Changes to a message already in a final state are ignored (a late receipt cannot resurrect it).
+ * Applies status changes in the caller's transaction: the message rows, their status history, their
+ * parts, and — in the same transaction, so a change is never recorded without its notification — one
+ * webhook event per change for messages with a callback URL or a tenant default URL.
+ *
+ * Built for batches (receipts arrive by thousands per second): changes are folded in memory, in
+ * order, then written with a handful of multi-row statements whatever the batch size. Changes to a
+ * message already in a final state are ignored (a late receipt cannot resurrect it).
  * Returns the number of webhook events created.
  */
 export async function applyStatusChanges(trx: Trx, changes: StatusChange[], now: number): Promise<number> {
   if (changes.length === 0) return 0;
-  const ids = [...new Set(changes.map((c) => c.messageId))];
-  const messages = new Map<string, MessageForEvent>();
-  for (let i = 0; i < ids.length; i += 500) {
+  const messages = await loadMessages(trx, [...new Set(changes.map((c) => c.messageId))]);
+  const parts = new Map<string, PartRow>();
+  const events: {
+    message_id: string;
+    status: MessageStatus;
+    at: number;
+    error_code: string | null;
+    detail: string | null;
+  }[] = [];
+  const webhooks: WebhookEventTable[] = [];
+  const nowIso = new Date(now).toISOString();
+
+  for (const change of changes) {
+    const m = messages.get(change.messageId);
+    if (!m || FINAL_STATUSES.has(m.status)) continue;
+    m.status = change.status;
+    m.error_code = change.errorCode ?? null;
+    m.error_reason = change.errorReason ?? null;
+    if (change.connector !== undefined) m.connector = change.connector;
+    m.changed = true;
+    for (const p of change.parts ?? []) {
+      const key = `${change.messageId}#${p.partNo}`;
+      const prev = parts.get(key);
+      parts.set(key, {
+        message_id: change.messageId,
+        part_no: p.partNo,
+        connector: p.connector ?? prev?.connector ?? null,
+        carrier_id: p.carrierId ?? prev?.carrier_id ?? null,
+        status: p.status,
+        error_code: p.errorCode ?? null,
+        updated_at: now,
+      });
+    }
+    events.push({
+      message_id: m.id,
+      status: change.status,
+      at: now,
+      error_code: m.error_code,
+      detail: change.detail ?? null,
+    });
+    const url = m.callback_url ?? m.webhook_url;
+    if (url) webhooks.push(webhookEvent(m, url, now, nowIso));
+  }
+
+  await updateMessages(
+    trx,
+    [...messages.values()].filter((m) => m.changed),
+    now,
+  );
+  await upsertParts(trx, [...parts.values()]);
+  for (let i = 0; i < events.length; i += CHUNK) {
+    await trx
+      .insertInto('message_events')
+      .values(events.slice(i, i + CHUNK))
+      .execute();
+  }
+  for (let i = 0; i < webhooks.length; i += CHUNK) {
+    await trx
+      .insertInto('webhook_events')
+      .values(webhooks.slice(i, i + CHUNK))
+      .execute();
+  }
+  return webhooks.length;
+}
+
+async function loadMessages(trx: Trx, ids: string[]): Promise<Map<string, MessageState>> {
+  const out = new Map<string, MessageState>();
+  for (let i = 0; i < ids.length; i += CHUNK) {
     const rows = await trx
       .selectFrom('messages')
       .innerJoin('tenants', 'tenants.id', 'messages.tenant_id')
@@ -65,124 +150,90 @@ export async function applyStatusChanges(trx: Trx, changes: StatusChange[], now:
         'messages.callback_url',
         'messages.segments',
         'messages.status',
+        'messages.error_code',
+        'messages.error_reason',
+        'messages.connector',
         'tenants.webhook_url',
       ])
-      .where('messages.id', 'in', ids.slice(i, i + 500))
+      .where('messages.id', 'in', ids.slice(i, i + CHUNK))
       .execute();
-    for (const row of rows) messages.set(row.id, row);
+    for (const row of rows) out.set(row.id, { ...row, changed: false });
   }
+  return out;
+}
 
-  const events: {
-    message_id: string;
-    status: MessageStatus;
-    at: number;
-    error_code: string | null;
-    detail: string | null;
-  }[] = [];
-  const webhooks: {
-    id: string;
-    tenant_id: string;
-    message_id: string;
-    type: string;
-    url: string;
-    payload: string;
-    status: 'pending';
-    attempts: number;
-    next_attempt_at: number;
-    last_error: null;
-    created_at: number;
-    delivered_at: null;
-  }[] = [];
-
-  for (const change of changes) {
-    const message = messages.get(change.messageId);
-    if (!message || FINAL_STATUSES.has(message.status)) continue;
-    await trx
-      .updateTable('messages')
-      .set({
-        status: change.status,
-        error_code: change.errorCode ?? null,
-        error_reason: change.errorReason ?? null,
-        ...(change.connector !== undefined ? { connector: change.connector } : {}),
-        updated_at: now,
-      })
-      .where('id', '=', change.messageId)
-      .execute();
-    for (const part of change.parts ?? []) {
+/** One UPDATE per distinct final state (status, error, connector), not one per message. */
+async function updateMessages(trx: Trx, changed: MessageState[], now: number): Promise<void> {
+  const groups = new Map<string, MessageState[]>();
+  for (const m of changed) {
+    const key = JSON.stringify([m.status, m.error_code, m.error_reason, m.connector]);
+    const group = groups.get(key);
+    if (group) group.push(m);
+    else groups.set(key, [m]);
+  }
+  for (const group of groups.values()) {
+    const { status, error_code, error_reason, connector } = group[0]!;
+    for (let i = 0; i < group.length; i += CHUNK) {
       await trx
-        .insertInto('message_parts')
-        .values({
-          message_id: change.messageId,
-          part_no: part.partNo,
-          connector: part.connector ?? null,
-          carrier_id: part.carrierId ?? null,
-          status: part.status,
-          error_code: part.errorCode ?? null,
-          updated_at: now,
-        })
-        .onConflict((oc) =>
-          oc.columns(['message_id', 'part_no']).doUpdateSet((eb) => ({
-            connector: eb.fn.coalesce('excluded.connector', 'message_parts.connector'),
-            carrier_id: eb.fn.coalesce('excluded.carrier_id', 'message_parts.carrier_id'),
-            status: eb.ref('excluded.status'),
-            error_code: eb.ref('excluded.error_code'),
-            updated_at: eb.ref('excluded.updated_at'),
-          })),
+        .updateTable('messages')
+        .set({ status, error_code, error_reason, connector, updated_at: now })
+        .where(
+          'id',
+          'in',
+          group.slice(i, i + CHUNK).map((m) => m.id),
         )
         .execute();
     }
-    message.status = change.status;
-    events.push({
-      message_id: change.messageId,
-      status: change.status,
-      at: now,
-      error_code: change.errorCode ?? null,
-      detail: change.detail ?? null,
-    });
-    const url = message.callback_url ?? message.webhook_url;
-    if (url) {
-      const eventId = newId('evt', now);
-      webhooks.push({
-        id: eventId,
-        tenant_id: message.tenant_id,
-        message_id: message.id,
-        type: 'message.status',
-        url,
-        payload: JSON.stringify({
-          id: eventId,
-          type: 'message.status',
-          created_at: new Date(now).toISOString(),
-          data: {
-            id: message.id,
-            status: change.status,
-            status_at: new Date(now).toISOString(),
-            to: message.to_number,
-            client_ref: message.client_ref,
-            segments: message.segments,
-            error_code: change.errorCode ?? null,
-            error_reason: change.errorReason ?? null,
-          },
-        }),
-        status: 'pending',
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: null,
-        created_at: now,
-        delivered_at: null,
-      });
-    }
   }
-  for (let i = 0; i < events.length; i += 500) {
+}
+
+async function upsertParts(trx: Trx, rows: PartRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) {
     await trx
-      .insertInto('message_events')
-      .values(events.slice(i, i + 500))
+      .insertInto('message_parts')
+      .values(rows.slice(i, i + CHUNK))
+      .onConflict((oc) =>
+        oc.columns(['message_id', 'part_no']).doUpdateSet((eb) => ({
+          connector: eb.fn.coalesce('excluded.connector', 'message_parts.connector'),
+          carrier_id: eb.fn.coalesce('excluded.carrier_id', 'message_parts.carrier_id'),
+          status: eb.ref('excluded.status'),
+          error_code: eb.ref('excluded.error_code'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
       .execute();
   }
-  for (let i = 0; i < webhooks.length; i += 500) {
-    await trx
-      .insertInto('webhook_events')
-      .values(webhooks.slice(i, i + 500))
-      .execute();
-  }
-  return webhooks.length;
+}
+
+function webhookEvent(m: MessageState, url: string, now: number, nowIso: string): WebhookEventTable {
+  const id = newId('evt', now);
+  return {
+    id,
+    tenant_id: m.tenant_id,
+    message_id: m.id,
+    type: 'message.status',
+    url,
+    // Serialised once: the stored text is exactly what is signed and sent, on every attempt.
+    payload: JSON.stringify({
+      id,
+      type: 'message.status',
+      created_at: nowIso,
+      data: {
+        id: m.id,
+        status: m.status,
+        status_at: nowIso,
+        to: m.to_number,
+        client_ref: m.client_ref,
+        segments: m.segments,
+        error_code: m.error_code,
+        error_reason: m.error_reason,
+      },
+    }),
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: now,
+    last_error: null,
+    created_at: now,
+    delivered_at: null,
+  };
 }

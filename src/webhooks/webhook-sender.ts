@@ -8,16 +8,21 @@ import { type AttemptRecord, type DueEvent, WebhookOutbox } from './outbox.js';
 import { SIGNATURE_HEADER, signPayload } from './signature.js';
 
 /**
- * Delivers the webhook outbox: leases due events, POSTs each signed body (bounded concurrency), and
- * records every attempt with its outcome. Wakes on `notify()` when new events are committed, and polls
- * as a fallback (events from other processes, retries coming due).
+ * Delivers the webhook outbox: leases due events, POSTs each signed body, and records every attempt
+ * with its outcome. Deliveries are pipelined: a slot freed by a fast endpoint is refilled at once, so
+ * one slow customer endpoint (up to the timeout) cannot hold back everyone else's events. Wakes on
+ * `notify()` when new events are committed, and polls as a fallback (events from other processes,
+ * retries coming due).
  */
 export class WebhookSender {
   private readonly outbox: WebhookOutbox;
   private running = false;
-  private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
   private pendingWake = false;
+  private inFlight = new Set<Promise<void>>();
+  private unrecorded: AttemptRecord[] = [];
+  private recording: Promise<void> = Promise.resolve();
 
   constructor(
     store: Store,
@@ -34,10 +39,13 @@ export class WebhookSender {
     this.loop = this.run();
   }
 
+  /** Stops leasing new events, waits for deliveries in flight and records them. */
   async stop(): Promise<void> {
     this.running = false;
     this.notify();
     await this.loop;
+    await Promise.all(this.inFlight);
+    await this.flushRecords();
   }
 
   notify(): void {
@@ -45,24 +53,80 @@ export class WebhookSender {
     this.wake?.();
   }
 
-  /** One pass: deliver what is due now. Returns the number of events attempted. */
+  /** One synchronous pass, for tests and tools: deliver what is due now, record it, return the count. */
   async deliverDue(): Promise<number> {
-    const now = this.clock.now();
-    // The lease must outlast a whole batch of deliveries at the timeout, whatever the concurrency.
-    const leaseMs = this.config.timeout_ms * 3 + 5_000;
-    const events = await this.outbox.claimDue(now, this.config.concurrency * 4, leaseMs);
-    if (events.length === 0) return 0;
-    const records: AttemptRecord[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < events.length) {
-        const event = events[next++]!;
-        records.push(await this.attempt(event));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.config.concurrency, events.length) }, worker));
+    const events = await this.outbox.claimDue(this.clock.now(), this.config.concurrency, this.leaseMs());
+    const records = await Promise.all(events.map((e) => this.attempt(e)));
     await this.outbox.recordAttempts(records);
     return events.length;
+  }
+
+  // The lease must outlast one delivery at its timeout plus the time to record it.
+  private leaseMs(): number {
+    return this.config.timeout_ms * 2 + 5_000;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      this.pendingWake = false;
+      const free = this.config.concurrency - this.inFlight.size;
+      const claimed = free > 0 ? await this.fill(free) : 0;
+      if (!this.running) break;
+      // Every free slot taken means more may be due: go on as soon as a slot is free.
+      const mayHaveMore = free > 0 && claimed === free;
+      if ((mayHaveMore || this.pendingWake) && this.inFlight.size < this.config.concurrency) continue;
+      await this.sleep();
+    }
+  }
+
+  private async fill(free: number): Promise<number> {
+    try {
+      const events = await this.outbox.claimDue(this.clock.now(), free, this.leaseMs());
+      for (const event of events) this.launch(event);
+      return events.length;
+    } catch (err) {
+      this.log.error({ err }, 'webhook sender could not lease events');
+      return 0;
+    }
+  }
+
+  private launch(event: DueEvent): void {
+    const delivery: Promise<void> = this.attempt(event)
+      .then((record) => {
+        this.unrecorded.push(record);
+        this.recording = this.recording.then(() => this.flushRecords());
+      })
+      .finally(() => {
+        this.inFlight.delete(delivery);
+        this.wake?.();
+      });
+    this.inFlight.add(delivery);
+  }
+
+  /** Attempts finished since the last flush are recorded together, in one transaction. */
+  private async flushRecords(): Promise<void> {
+    if (this.unrecorded.length === 0) return;
+    const batch = this.unrecorded;
+    this.unrecorded = [];
+    try {
+      await this.outbox.recordAttempts(batch);
+    } catch (err) {
+      // Not recorded: the leases run out and the events are attempted again (at-least-once).
+      this.log.error({ err, events: batch.length }, 'could not record webhook attempts');
+    }
+  }
+
+  /** Until notified, a delivery frees its slot, or the poll interval passes. */
+  private sleep(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, this.config.poll_interval_ms);
+      this.wake = done;
+    });
   }
 
   private async attempt(event: DueEvent): Promise<AttemptRecord> {
@@ -105,28 +169,5 @@ export class WebhookSender {
       error: result.error,
       outcome,
     };
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      this.pendingWake = false;
-      let attempted = 0;
-      try {
-        attempted = await this.deliverDue();
-      } catch (err) {
-        this.log.error({ err }, 'webhook sender pass failed');
-      }
-      if (!this.running) break;
-      // A full pass means more may be due: go again at once. Otherwise sleep until notified or polled.
-      if (attempted > 0 || this.pendingWake) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.poll_interval_ms);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
-    }
   }
 }

@@ -1,0 +1,217 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type BenchDatabase, postgresDatabase, postgresUnreachable, sqliteDatabase } from './databases.js';
+import { messages, summarise } from './payloads.js';
+import { filesystemOf, machineInfo } from './proc.js';
+import { formatProfile, profilesIn, summariseProfile } from './profile.js';
+import { type DatabaseRun, renderSection, writeSection } from './report.js';
+import { buildBodies, runScenario, type ScenarioResult, type ScenarioSpec } from './scenario.js';
+import { createTenant, freePort, relaisEnv, startRelais } from './server.js';
+
+/**
+ * `npm run bench`: accepted messages per second over HTTP, one message per request and 1,000 per
+ * batch, on SQLite and PostgreSQL. See docs/benchmarks.md for what is measured and how.
+ */
+
+const USAGE = `usage: npm run bench [-- options]
+
+  --quick            small counts, one repeat: a smoke run (docs/benchmarks.md is left alone)
+  --db NAME          sqlite or postgres (repeatable; default both)
+  --profile          run Relais under node --cpu-prof and print its hot spots (docs left alone)
+  --no-docs          do not rewrite docs/benchmarks.md
+  --keep             keep the benchmark databases and data dirs
+  -h, --help         this help
+
+PostgreSQL: RELAIS_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test) must allow CREATE
+DATABASE; it is skipped when unreachable, unless CI=true.`;
+
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const DOCS = join(REPO, 'docs', 'benchmarks.md');
+const SEED = 20_240_601;
+
+function specs(quick: boolean): ScenarioSpec[] {
+  return [
+    {
+      name: 'single',
+      title: 'Single: one message per request',
+      path: '/v1/messages',
+      itemsPerRequest: 1,
+      requests: quick ? 2_000 : 20_000,
+      concurrency: 64,
+      warmupRequests: quick ? 200 : 2_000,
+      repeats: quick ? 1 : 3,
+      distinctBodies: quick ? 1_000 : 5_000,
+    },
+    {
+      name: 'batch',
+      title: 'Batch: 1,000 messages per request',
+      path: '/v1/messages/batch',
+      itemsPerRequest: 1_000,
+      requests: quick ? 20 : 200,
+      concurrency: 4,
+      warmupRequests: quick ? 2 : 10,
+      repeats: quick ? 1 : 3,
+      distinctBodies: quick ? 5 : 20,
+    },
+  ];
+}
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+async function benchDatabase(
+  db: BenchDatabase,
+  scenarioSpecs: ScenarioSpec[],
+  bodies: Map<string, Buffer[]>,
+  options: { profileDir: string | null },
+): Promise<DatabaseRun> {
+  const port = await freePort();
+  const env = relaisEnv({ dataDir: db.dataDir, databaseUrl: db.databaseUrl, port });
+  const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
+  const server = await startRelais(env, port, nodeArgs);
+  const scenarios: ScenarioResult[] = [];
+  let stopped: number | string | null = null;
+  try {
+    const { apiKey } = await createTenant(env, 'Bench');
+    log(`${db.kind}: relais pid ${server.pid} on ${server.baseUrl}, data in ${db.describe}`);
+    for (const spec of scenarioSpecs) {
+      scenarios.push(
+        await runScenario(
+          spec,
+          { baseUrl: server.baseUrl, apiKey, pid: server.pid, postgres: db.kind === 'postgres' },
+          bodies.get(spec.name)!,
+          log,
+        ),
+      );
+    }
+  } catch (err) {
+    const output = server.output();
+    await server.stop('SIGKILL');
+    if (output) log(`--- relais output (last lines) ---\n${output}`);
+    throw err;
+  }
+  // A crash right after the last answer: every acknowledged message must already be committed. With
+  // --profile the shutdown is clean instead, so that V8 writes the profile.
+  stopped = await server.stop(options.profileDir ? 'SIGTERM' : 'SIGKILL');
+  if (options.profileDir && stopped !== 0) throw new Error(`relais exited with ${stopped} on SIGTERM`);
+  const accepted = scenarios.reduce((sum, s) => sum + s.acceptedTotal, 0);
+  const rows = await db.countRows(['messages', 'queue', 'message_events']);
+  const ok = rows.messages === accepted && rows.queue === accepted && rows.message_events === accepted;
+  log(
+    `${db.kind}: ${accepted.toLocaleString('en-US')} accepted, rows: ${JSON.stringify(rows)} ` +
+      `${ok ? 'ok' : 'MISMATCH'}`,
+  );
+  if (server.linesWritten() > 0) log(`${db.kind}: relais logged ${server.linesWritten()} lines:\n${server.output()}`);
+  return {
+    kind: db.kind,
+    where: db.kind === 'sqlite' ? `${db.describe} (${filesystemOf(db.dataDir)})` : db.describe,
+    scenarios,
+    durability: { accepted, rows, ok },
+    serverLogLines: server.linesWritten(),
+  };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      db: { type: 'string', multiple: true },
+      profile: { type: 'boolean', default: false },
+      'no-docs': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    log(USAGE);
+    return 0;
+  }
+  const kinds = (values.db ?? ['sqlite', 'postgres']).flatMap((d) => d.split(','));
+  for (const k of kinds) {
+    if (k !== 'sqlite' && k !== 'postgres') {
+      process.stderr.write(`bench: unknown database "${k}"\n\n${USAGE}\n`);
+      return 2;
+    }
+  }
+  const started = performance.now();
+  const date = new Date();
+  const scenarioSpecs = specs(values.quick);
+  const machine = machineInfo();
+  log(
+    `relais intake benchmark${values.quick ? ' (quick)' : ''}: ${machine.cpu}, ${machine.cores} cores, ` +
+      `${machine.ramGiB} GiB, Node.js ${machine.node}`,
+  );
+
+  const bodies = new Map(scenarioSpecs.map((s, i) => [s.name, buildBodies(s, SEED + i)]));
+  const mix = summarise(messages(SEED, 5_000));
+  const profileDir = values.profile ? mkdtempSync(join(tmpdir(), 'relais-bench-prof-')) : null;
+
+  const runs: DatabaseRun[] = [];
+  let failed = false;
+  for (const kind of ['sqlite', 'postgres'] as const) {
+    if (!kinds.includes(kind)) continue;
+    if (kind === 'postgres') {
+      const why = await postgresUnreachable();
+      if (why) {
+        if (process.env.CI === 'true') {
+          process.stderr.write(`bench: PostgreSQL is unreachable (${why}) and CI=true: failing\n`);
+          return 1;
+        }
+        log(`postgres: SKIPPED, PostgreSQL is unreachable (${why}); set RELAIS_BENCH_PG_URL`);
+        runs.push({ kind, skipped: 'PostgreSQL unreachable', scenarios: [] });
+        continue;
+      }
+    }
+    const db = kind === 'sqlite' ? sqliteDatabase() : await postgresDatabase();
+    try {
+      const run = await benchDatabase(db, scenarioSpecs, bodies, {
+        profileDir: profileDir && join(profileDir, kind),
+      });
+      runs.push(run);
+      if (!run.durability?.ok) failed = true;
+    } catch (err) {
+      process.stderr.write(`bench: ${kind} FAILED: ${(err as Error).stack ?? String(err)}\n`);
+      failed = true;
+    } finally {
+      if (values.keep) log(`${kind}: kept ${db.describe}`);
+      else await db.drop();
+    }
+  }
+
+  const section = renderSection({
+    date,
+    command: `npm run bench${values.quick ? ' -- --quick' : ''}`,
+    machine,
+    mix,
+    specs: scenarioSpecs,
+    runs,
+    seconds: (performance.now() - started) / 1000,
+  });
+  log('');
+  log(section);
+
+  if (profileDir) {
+    for (const kind of kinds) {
+      const dir = join(profileDir, kind);
+      for (const file of existsSync(dir) ? profilesIn(dir) : []) {
+        log(`\n${kind}: ${formatProfile(summariseProfile(file))}`);
+      }
+    }
+  }
+  if (failed) {
+    process.stderr.write('bench: FAILED (see above); docs/benchmarks.md left unchanged\n');
+    return 1;
+  }
+  if (values.quick || values.profile || values['no-docs']) {
+    log('\n(docs/benchmarks.md left unchanged: only a full run without --profile rewrites it)');
+  } else {
+    writeSection(DOCS, section);
+    log(`\nwrote ${DOCS}`);
+  }
+  return 0;
+}
+
+process.exitCode = await main();

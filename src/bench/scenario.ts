@@ -1,0 +1,154 @@
+import { performance } from 'node:perf_hooks';
+import { checkBatch, checkSingle, runLoad } from './load.js';
+import { messages } from './payloads.js';
+import { cpuByCommand, cpuDelta, cpuSeconds, peakRssBytes, resetPeakRss } from './proc.js';
+import { max, median, min, quantile } from './stats.js';
+
+/** One way of submitting: its endpoint, request shape and load, repeated and measured. */
+export interface ScenarioSpec {
+  name: 'single' | 'batch';
+  title: string;
+  path: string;
+  itemsPerRequest: number;
+  /** Requests per measured repeat. */
+  requests: number;
+  concurrency: number;
+  /** Requests sent before measuring (JIT, caches, connection pools), accepted but not timed. */
+  warmupRequests: number;
+  repeats: number;
+  /** Distinct request bodies, used in turn. */
+  distinctBodies: number;
+}
+
+export interface RepeatResult {
+  accepted: number;
+  seconds: number;
+  rate: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Relais CPU, % of one core. */
+  serverCpuPct: number;
+  /** PostgreSQL server processes' CPU, % of one core (PostgreSQL only). */
+  databaseCpuPct: number | null;
+  /** The benchmark process's own CPU, % of one core. */
+  clientCpuPct: number;
+  peakRssBytes: number;
+}
+
+export interface ScenarioResult {
+  spec: ScenarioSpec;
+  repeats: RepeatResult[];
+  /** Accepted messages including the warm-up: what the database must hold. */
+  acceptedTotal: number;
+  summary: {
+    rateMedian: number;
+    rateMin: number;
+    rateMax: number;
+    p50Ms: number;
+    p99Ms: number;
+    serverCpuPct: number;
+    databaseCpuPct: number | null;
+    clientCpuPct: number;
+    peakRssBytes: number;
+    peakRssResettable: boolean;
+  };
+}
+
+export interface Target {
+  baseUrl: string;
+  apiKey: string;
+  pid: number;
+  /** Also account the CPU of the local PostgreSQL server. */
+  postgres: boolean;
+}
+
+export function buildBodies(spec: ScenarioSpec, seed: number): Buffer[] {
+  if (spec.itemsPerRequest === 1) {
+    return messages(seed, spec.distinctBodies).map((m) => Buffer.from(JSON.stringify(m)));
+  }
+  const all = messages(seed, spec.distinctBodies * spec.itemsPerRequest);
+  return Array.from({ length: spec.distinctBodies }, (_, i) =>
+    Buffer.from(
+      JSON.stringify({ messages: all.slice(i * spec.itemsPerRequest, (i + 1) * spec.itemsPerRequest) }),
+    ),
+  );
+}
+
+export async function runScenario(
+  spec: ScenarioSpec,
+  target: Target,
+  bodies: readonly Buffer[],
+  log: (line: string) => void,
+): Promise<ScenarioResult> {
+  const check = spec.itemsPerRequest === 1 ? checkSingle : checkBatch(spec.itemsPerRequest);
+  const load = (requests: number) =>
+    runLoad({
+      baseUrl: target.baseUrl,
+      apiKey: target.apiKey,
+      path: spec.path,
+      bodies,
+      requests,
+      concurrency: spec.concurrency,
+      check,
+    });
+
+  let acceptedTotal = 0;
+  if (spec.warmupRequests > 0) acceptedTotal += (await load(spec.warmupRequests)).accepted;
+
+  const repeats: RepeatResult[] = [];
+  const latencies: number[] = [];
+  let resettable = true;
+  for (let i = 0; i < spec.repeats; i++) {
+    resettable = resetPeakRss(target.pid) && resettable;
+    const cpuBefore = cpuSeconds(target.pid);
+    const dbBefore = target.postgres ? cpuByCommand('postgres') : null;
+    const clientBefore = process.cpuUsage();
+    const wallBefore = performance.now();
+    const run = await load(spec.requests);
+    const wall = (performance.now() - wallBefore) / 1000;
+    const client = process.cpuUsage(clientBefore);
+    const serverCpu = cpuSeconds(target.pid) - cpuBefore;
+    const dbCpu = dbBefore ? cpuDelta(dbBefore, cpuByCommand('postgres')) : null;
+    acceptedTotal += run.accepted;
+    for (const l of run.latenciesMs) latencies.push(l);
+    const r: RepeatResult = {
+      accepted: run.accepted,
+      seconds: run.seconds,
+      rate: run.accepted / run.seconds,
+      p50Ms: quantile(run.latenciesMs, 0.5),
+      p99Ms: quantile(run.latenciesMs, 0.99),
+      serverCpuPct: (serverCpu / wall) * 100,
+      databaseCpuPct: dbCpu === null ? null : (dbCpu / wall) * 100,
+      clientCpuPct: ((client.user + client.system) / 1e6 / wall) * 100,
+      peakRssBytes: peakRssBytes(target.pid),
+    };
+    repeats.push(r);
+    log(
+      `  ${spec.name} #${i + 1}: ${Math.round(r.rate).toLocaleString('en-US')} msg/s ` +
+        `(${r.accepted.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s, p50 ${r.p50Ms.toFixed(1)} ms, ` +
+        `p99 ${r.p99Ms.toFixed(1)} ms, relais CPU ${r.serverCpuPct.toFixed(0)}%` +
+        (r.databaseCpuPct === null ? '' : `, postgres CPU ${r.databaseCpuPct.toFixed(0)}%`) +
+        `, client CPU ${r.clientCpuPct.toFixed(0)}%, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB)`,
+    );
+  }
+
+  const rates = repeats.map((r) => r.rate);
+  const dbCpus = repeats.map((r) => r.databaseCpuPct).filter((v): v is number => v !== null);
+  return {
+    spec,
+    repeats,
+    acceptedTotal,
+    summary: {
+      rateMedian: median(rates),
+      rateMin: min(rates),
+      rateMax: max(rates),
+      p50Ms: quantile(latencies, 0.5),
+      p99Ms: quantile(latencies, 0.99),
+      serverCpuPct: median(repeats.map((r) => r.serverCpuPct)),
+      databaseCpuPct: dbCpus.length ? median(dbCpus) : null,
+      clientCpuPct: median(repeats.map((r) => r.clientCpuPct)),
+      peakRssBytes: max(repeats.map((r) => r.peakRssBytes)),
+      peakRssResettable: resettable,
+    },
+  };
+}
