@@ -176,8 +176,14 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
     });
 
     it.each([
-      ['at the top level', `{"__proto__":{"polluted":true},"to":"+33612345678","from":"Pizzeria","text":"hi"}`],
-      ['nested', `{"to":"+33612345678","from":"Pizzeria","text":"hi","lane":{"__proto__":{"polluted":true}}}`],
+      [
+        'at the top level',
+        `{"__proto__":{"polluted":true},"to":"+33612345678","from":"Pizzeria","text":"hi"}`,
+      ],
+      [
+        'nested',
+        `{"to":"+33612345678","from":"Pizzeria","text":"hi","lane":{"__proto__":{"polluted":true}}}`,
+      ],
       ['through constructor.prototype', `{"constructor":{"prototype":{"polluted":true}},"text":"hi"}`],
     ])('refuses a prototype pollution attempt %s', async (_where, payload) => {
       await expectRejected(sendRaw(payload), 400, 'malformed_json', null);
@@ -187,16 +193,41 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
 
   describe('fields', () => {
     const cases: Case[] = [
-      { name: 'an unknown field', body: { ...GOOD, priority: 'high' }, code: 'unknown_field', field: 'priority' },
+      {
+        name: 'an unknown field',
+        body: { ...GOOD, priority: 'high' },
+        code: 'unknown_field',
+        field: 'priority',
+      },
       { name: 'a missing to', body: { from: 'Pizzeria', text: 'hi' }, code: 'missing_field', field: 'to' },
       { name: 'a missing from', body: { to: GOOD.to, text: 'hi' }, code: 'missing_field', field: 'from' },
-      { name: 'a missing text', body: { to: GOOD.to, from: 'Pizzeria' }, code: 'missing_field', field: 'text' },
+      {
+        name: 'a missing text',
+        body: { to: GOOD.to, from: 'Pizzeria' },
+        code: 'missing_field',
+        field: 'text',
+      },
       // Wrong JSON types are errors, never coerced.
       { name: 'text as a number', body: { ...GOOD, text: 42 }, code: 'invalid_field', field: 'text' },
       { name: 'text as null', body: { ...GOOD, text: null }, code: 'invalid_field', field: 'text' },
-      { name: 'to as a number', body: { ...GOOD, to: 33612345678 }, code: 'invalid_phone_number', field: 'to' },
-      { name: 'from as an array', body: { ...GOOD, from: ['Pizzeria'] }, code: 'invalid_sender', field: 'from' },
-      { name: 'country as a number', body: { ...GOOD, country: 33 }, code: 'invalid_field', field: 'country' },
+      {
+        name: 'to as a number',
+        body: { ...GOOD, to: 33612345678 },
+        code: 'invalid_phone_number',
+        field: 'to',
+      },
+      {
+        name: 'from as an array',
+        body: { ...GOOD, from: ['Pizzeria'] },
+        code: 'invalid_sender',
+        field: 'from',
+      },
+      {
+        name: 'country as a number',
+        body: { ...GOOD, country: 33 },
+        code: 'invalid_field',
+        field: 'country',
+      },
       {
         name: 'validity_minutes as a string',
         body: { ...GOOD, validity_minutes: '60' },
@@ -204,7 +235,12 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
         field: 'validity_minutes',
       },
       // Destinations.
-      { name: 'a too short number', body: { ...GOOD, to: '+331' }, code: 'invalid_phone_number', field: 'to' },
+      {
+        name: 'a too short number',
+        body: { ...GOOD, to: '+331' },
+        code: 'invalid_phone_number',
+        field: 'to',
+      },
       { name: 'a word as number', body: { ...GOOD, to: 'hello' }, code: 'invalid_phone_number', field: 'to' },
       { name: 'an empty number', body: { ...GOOD, to: '' }, code: 'invalid_phone_number', field: 'to' },
       {
@@ -235,15 +271,30 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
         detail: /ISO 3166/,
       },
       // Sender ids.
-      { name: 'a 12-character sender', body: { ...GOOD, from: 'PizzeriaNapo' }, code: 'invalid_sender', field: 'from' },
+      {
+        name: 'a 12-character sender',
+        body: { ...GOOD, from: 'PizzeriaNapo' },
+        code: 'invalid_sender',
+        field: 'from',
+      },
       { name: 'an emoji sender', body: { ...GOOD, from: 'Pizza🍕' }, code: 'invalid_sender', field: 'from' },
       { name: 'a 2-digit sender', body: { ...GOOD, from: '12' }, code: 'invalid_sender', field: 'from' },
       { name: 'an empty sender', body: { ...GOOD, from: '' }, code: 'invalid_sender', field: 'from' },
       { name: 'a blank sender', body: { ...GOOD, from: '   ' }, code: 'invalid_sender', field: 'from' },
-      { name: 'a sender with braces', body: { ...GOOD, from: 'Pizza{}' }, code: 'invalid_sender', field: 'from' },
+      {
+        name: 'a sender with braces',
+        body: { ...GOOD, from: 'Pizza{}' },
+        code: 'invalid_sender',
+        field: 'from',
+      },
       // Text.
       { name: 'an empty text', body: { ...GOOD, text: '' }, code: 'empty_text', field: 'text' },
-      { name: 'a whitespace-only text', body: { ...GOOD, text: ' \t\n ' }, code: 'empty_text', field: 'text' },
+      {
+        name: 'a whitespace-only text',
+        body: { ...GOOD, text: ' \t\n ' },
+        code: 'empty_text',
+        field: 'text',
+      },
       {
         name: 'a GSM text over 10 segments',
         body: { ...GOOD, text: 'a'.repeat(10 * 153 + 1) },
@@ -344,7 +395,12 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
         code: 'invalid_callback_url',
         field: 'callback_url',
       },
-      { name: 'a long client_ref', body: { ...GOOD, client_ref: 'r'.repeat(129) }, code: 'invalid_field', field: 'client_ref' },
+      {
+        name: 'a long client_ref',
+        body: { ...GOOD, client_ref: 'r'.repeat(129) },
+        code: 'invalid_field',
+        field: 'client_ref',
+      },
     ];
 
     it.each(cases)('refuses $name', async ({ body, status = 400, code, field, detail }) => {
@@ -367,7 +423,10 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
     });
 
     it('accepts a public callback_url when private targets are not allowed', async () => {
-      await expectAccepted(send({ ...GOOD, callback_url: 'https://hooks.example.com/sms' }, {}, strictKey), strict);
+      await expectAccepted(
+        send({ ...GOOD, callback_url: 'https://hooks.example.com/sms' }, {}, strictKey),
+        strict,
+      );
     });
 
     it.each([
@@ -398,7 +457,7 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
     it('sends a past send_at at once, and schedules one 29 days ahead', async () => {
       const past = await expectAccepted(send({ ...GOOD, send_at: inMs(-HOUR) }));
       expect(past).toMatchObject({ status: 'accepted', send_at: null });
-      const later = await expectAccepted(send({ ...GOOD, send_at: '2999-01-01T00:00:00+01:00'.replace('2999-01-01T00:00:00+01:00', inMs(29 * DAY)) }));
+      const later = await expectAccepted(send({ ...GOOD, send_at: inMs(29 * DAY) }));
       expect(later.status).toBe('scheduled');
     });
 
@@ -447,7 +506,12 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
 
     it('refuses a batch whose item 3 has an unknown field, naming the item', async () => {
       const messages = [GOOD, GOOD, GOOD, { ...GOOD, colour: 'red' }];
-      const problem = await expectRejected(sendBatch({ messages }), 400, 'unknown_field', 'messages/3/colour');
+      const problem = await expectRejected(
+        sendBatch({ messages }),
+        400,
+        'unknown_field',
+        'messages/3/colour',
+      );
       expect(problem.detail).toContain('colour');
     });
 
@@ -503,7 +567,12 @@ describe.each(databaseKinds)('request validation on $name', (kind) => {
       ['lane=express', 'invalid_lane', 'lane'],
       ['created_after=yesterday', 'invalid_field', 'created_after'],
     ] as const)('refuses GET /v1/messages?%s', async (query, code, field) => {
-      await expectRejected({ method: 'GET', url: `/v1/messages?${query}`, headers: bearer(key) }, 400, code, field);
+      await expectRejected(
+        { method: 'GET', url: `/v1/messages?${query}`, headers: bearer(key) },
+        400,
+        code,
+        field,
+      );
     });
 
     it('names the allowed values of an enumerated query parameter', async () => {

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 /**
  * A closed-loop load generator over real HTTP with keep-alive: `concurrency` requests in flight, each
  * connection sending its next request as soon as the previous answer is read, until `requests` have been
- * sent. Any answer but the expected one stops the run and fails the benchmark.
+ * sent or `maxSeconds` have passed. Any answer but the expected one stops the run and fails the benchmark.
  */
 export interface LoadOptions {
   baseUrl: string;
@@ -14,6 +14,8 @@ export interface LoadOptions {
   bodies: readonly Buffer[];
   requests: number;
   concurrency: number;
+  /** Stop sending new requests after this long, even if fewer than `requests` were sent. */
+  maxSeconds?: number;
   /** Checks one answer and returns how many messages it accepted; throws to fail the run. */
   check(status: number, body: string): number;
 }
@@ -35,6 +37,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   let next = 0;
   let accepted = 0;
   let failure: unknown = null;
+  const started = performance.now();
 
   const one = (body: Buffer): Promise<{ status: number; text: string }> =>
     new Promise((resolve, reject) => {
@@ -62,13 +65,14 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       req.end(body);
     });
 
+  const deadline = opts.maxSeconds === undefined ? Number.POSITIVE_INFINITY : opts.maxSeconds * 1000;
   const worker = async () => {
-    while (failure === null && next < opts.requests) {
+    while (failure === null && next < opts.requests && performance.now() - started < deadline) {
       const i = next++;
-      const started = performance.now();
+      const sentAt = performance.now();
       try {
         const { status, text } = await one(opts.bodies[i % opts.bodies.length]!);
-        latenciesMs.push(performance.now() - started);
+        latenciesMs.push(performance.now() - sentAt);
         accepted += opts.check(status, text);
       } catch (err) {
         failure ??= err;
@@ -76,7 +80,6 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     }
   };
 
-  const started = performance.now();
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.requests) }, worker));
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();

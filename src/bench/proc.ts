@@ -137,3 +137,35 @@ export function cpuDelta(before: Map<number, number>, after: Map<number, number>
   for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
+
+/** CPU seconds spent by the whole machine so far (all cores, every state but idle and iowait). */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user)
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (
+    ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) /
+    ticksPerSecond()
+  );
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits (at most `budgetMs`) until the machine is nearly idle: other work on a 2-core box (a test suite,
+ * a build) would be measured as Relais being slow. Returns the time waited and the last load seen, in %
+ * of one core.
+ */
+export async function waitForQuiet(
+  budgetMs: number,
+  thresholdPct = 25,
+): Promise<{ waitedMs: number; busyPct: number }> {
+  const started = Date.now();
+  for (;;) {
+    const before = machineBusySeconds();
+    await sleep(1000);
+    const busyPct = (machineBusySeconds() - before) * 100;
+    const waitedMs = Date.now() - started;
+    if (busyPct < thresholdPct || waitedMs >= budgetMs) return { waitedMs, busyPct };
+  }
+}

@@ -1,5 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
 
 /**
  * Reads the V8 CPU profile a `node --cpu-prof` Relais wrote and ranks where its time went: by function
@@ -37,6 +38,28 @@ export interface ProfileSummary {
 
 const ROOT = process.cwd();
 
+const sourceMaps = new Map<string, SourceMap | null>();
+
+/** dist/x.js line → src/x.ts line through the compiler's source map, when there is one. */
+function original(path: string, line: number): { path: string; line: number } {
+  let map = sourceMaps.get(path);
+  if (map === undefined) {
+    map = null;
+    try {
+      if (existsSync(`${path}.map`)) map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8')));
+    } catch {
+      // no usable map: report the compiled file
+    }
+    sourceMaps.set(path, map);
+  }
+  const entry = map?.findEntry(line, 0) as { originalSource?: string; originalLine?: number } | undefined;
+  if (!entry?.originalSource) return { path, line };
+  const source = entry.originalSource.startsWith('file://')
+    ? new URL(entry.originalSource).pathname
+    : resolve(dirname(path), entry.originalSource);
+  return { path: source, line: entry.originalLine ?? line };
+}
+
 /** Where a frame's code lives: a package name, a file of ours, node's internals, or V8 itself. */
 function place(url: string, functionName: string): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
@@ -69,8 +92,14 @@ export function summariseProfile(file: string, top = 25): ProfileSummary {
       idleUs += us;
       continue;
     }
-    const where = place(url, functionName);
-    const key = `${functionName || '(anonymous)'}  ${where}${url ? `:${lineNumber + 1}` : ''}`;
+    let where = place(url, functionName);
+    let line = lineNumber;
+    if (url.startsWith('file://') && !where.includes('node_modules') && where.endsWith('.js')) {
+      const o = original(new URL(url).pathname, lineNumber);
+      where = relative(ROOT, o.path);
+      line = o.line;
+    }
+    const key = `${functionName || '(anonymous)'}  ${where}${url ? `:${line + 1}` : ''}`;
     fn.set(key, (fn.get(key) ?? 0) + us);
     pl.set(where, (pl.get(where) ?? 0) + us);
   }

@@ -41,6 +41,13 @@ function table(header: string[], rows: string[][]): string {
   return [header, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
+function perRepeat(r: ScenarioResult): string {
+  const counts = r.repeats.map((x) => x.accepted);
+  const lo = Math.min(...counts);
+  const hi = Math.max(...counts);
+  return lo === hi ? n0(lo) : `${n0(lo)}–${n0(hi)}`;
+}
+
 function scenarioTable(spec: ScenarioSpec, runs: DatabaseRun[]): string {
   const single = spec.itemsPerRequest === 1;
   const header = [
@@ -51,14 +58,17 @@ function scenarioTable(spec: ScenarioSpec, runs: DatabaseRun[]): string {
     single ? 'latency p50' : 'request p50',
     single ? 'latency p99' : 'request p99',
     'Relais CPU',
+    'Relais CPU per msg',
     'PostgreSQL CPU',
     'client CPU',
+    'other CPU',
     'Relais peak RSS',
+    'messages per repeat',
   ];
   const rows: string[][] = [];
   for (const run of runs) {
     if (run.skipped) {
-      rows.push([DB_NAME[run.kind], `skipped: ${run.skipped}`, '', '', '', '', '', '', '', '']);
+      rows.push([DB_NAME[run.kind], `skipped: ${run.skipped}`, ...header.slice(2).map(() => '')]);
       continue;
     }
     const r = run.scenarios.find((s) => s.spec.name === spec.name);
@@ -72,9 +82,12 @@ function scenarioTable(spec: ScenarioSpec, runs: DatabaseRun[]): string {
       `${ms(s.p50Ms)} ms`,
       `${ms(s.p99Ms)} ms`,
       pct(s.serverCpuPct),
+      `${s.serverCpuUsPerMsg.toFixed(0)} µs`,
       pct(s.databaseCpuPct),
       pct(s.clientCpuPct),
+      pct(s.otherCpuPct),
       mib(s.peakRssBytes),
+      perRepeat(r),
     ]);
   }
   return table(header, rows);
@@ -84,8 +97,8 @@ function describeSpec(spec: ScenarioSpec): string {
   const perRequest = spec.itemsPerRequest === 1 ? 'one message' : `${n0(spec.itemsPerRequest)} messages`;
   return (
     `\`POST ${spec.path}\`, ${perRequest} per request, ${spec.concurrency} requests in flight; ` +
-    `${n0(spec.requests * spec.itemsPerRequest)} messages per repeat, ${spec.repeats} repeat${spec.repeats > 1 ? 's' : ''} ` +
-    `after a warm-up of ${n0(spec.warmupRequests * spec.itemsPerRequest)}.`
+    `${n0(spec.requests * spec.itemsPerRequest)} messages or ${spec.maxSeconds} s per repeat, whichever comes first; ` +
+    `${spec.repeats} repeat${spec.repeats > 1 ? 's' : ''} after a warm-up of ${n0(spec.warmupRequests * spec.itemsPerRequest)}.`
   );
 }
 
@@ -112,6 +125,9 @@ export function renderSection(report: Report): string {
       'otherwise the default configuration (SQLite in WAL mode with `synchronous = FULL`; a PostgreSQL pool of 10). ' +
       'The API key comes from `node dist/main.js tenant create --name Bench`.',
   );
+  for (const run of report.runs) {
+    if (run.where) out.push(`- ${DB_NAME[run.kind]} data: ${run.where}`);
+  }
   out.push(
     '- The load comes from the benchmark process over HTTP/1.1 keep-alive on 127.0.0.1. Every answer ' +
       'must be 202 with every message accepted, or the benchmark fails. Throughput counts accepted ' +
@@ -126,7 +142,9 @@ export function renderSection(report: Report): string {
   );
   out.push(
     '- CPU is user + system time from `/proc/<pid>/stat` over the measured window, in % of one core ' +
-      '(PostgreSQL: all its server processes; client: the benchmark process). Peak RSS is `VmHWM` of the ' +
+      '(PostgreSQL: all its server processes; client: the benchmark process; other: the rest of the machine, ' +
+      'from `/proc/stat`: anything well above a few % means someone else was using the cores and the numbers ' +
+      'are low). Before each repeat the benchmark waits, within a budget, for the machine to be idle. Peak RSS is `VmHWM` of the ' +
       'Relais process, reset before each repeat. Rates: median of the repeats, with min and max; ' +
       'latency percentiles pool all repeats.',
   );
@@ -162,7 +180,15 @@ export function renderSection(report: Report): string {
   }
   out.push(
     table(
-      ['Database', 'accepted (202)', 'messages rows', 'queue rows', 'message_events rows', 'check', 'Relais log lines'],
+      [
+        'Database',
+        'accepted (202)',
+        'messages rows',
+        'queue rows',
+        'message_events rows',
+        'check',
+        'Relais log lines',
+      ],
       rows,
     ),
   );

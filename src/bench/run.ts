@@ -9,7 +9,7 @@ import { messages, summarise } from './payloads.js';
 import { filesystemOf, machineInfo } from './proc.js';
 import { formatProfile, profilesIn, summariseProfile } from './profile.js';
 import { type DatabaseRun, renderSection, writeSection } from './report.js';
-import { buildBodies, runScenario, type ScenarioResult, type ScenarioSpec } from './scenario.js';
+import { buildBodies, type Quiet, runScenario, type ScenarioResult, type ScenarioSpec } from './scenario.js';
 import { createTenant, freePort, relaisEnv, startRelais } from './server.js';
 
 /**
@@ -24,6 +24,8 @@ const USAGE = `usage: npm run bench [-- options]
   --profile          run Relais under node --cpu-prof and print its hot spots (docs left alone)
   --no-docs          do not rewrite docs/benchmarks.md
   --keep             keep the benchmark databases and data dirs
+  --quiet-wait SEC   before each repeat, wait up to this long in all (default 60) for the machine to
+                     be idle, so that other work does not count against Relais; 0 to not wait
   -h, --help         this help
 
 PostgreSQL: RELAIS_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test) must allow CREATE
@@ -42,6 +44,7 @@ function specs(quick: boolean): ScenarioSpec[] {
       itemsPerRequest: 1,
       requests: quick ? 2_000 : 20_000,
       concurrency: 64,
+      maxSeconds: quick ? 5 : 12,
       warmupRequests: quick ? 200 : 2_000,
       repeats: quick ? 1 : 3,
       distinctBodies: quick ? 1_000 : 5_000,
@@ -53,6 +56,7 @@ function specs(quick: boolean): ScenarioSpec[] {
       itemsPerRequest: 1_000,
       requests: quick ? 20 : 200,
       concurrency: 4,
+      maxSeconds: quick ? 5 : 15,
       warmupRequests: quick ? 2 : 10,
       repeats: quick ? 1 : 3,
       distinctBodies: quick ? 5 : 20,
@@ -62,16 +66,27 @@ function specs(quick: boolean): ScenarioSpec[] {
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
+/** What to undo if the run is interrupted (Ctrl-C): the Relais child, the benchmark databases. */
+const onInterrupt = new Set<() => Promise<unknown>>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}, cleaning up\n`);
+    void Promise.allSettled([...onInterrupt].map((undo) => undo())).then(() => process.exit(130));
+  });
+}
+
 async function benchDatabase(
   db: BenchDatabase,
   scenarioSpecs: ScenarioSpec[],
   bodies: Map<string, Buffer[]>,
-  options: { profileDir: string | null },
+  options: { profileDir: string | null; quiet: Quiet },
 ): Promise<DatabaseRun> {
   const port = await freePort();
   const env = relaisEnv({ dataDir: db.dataDir, databaseUrl: db.databaseUrl, port });
   const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
   const server = await startRelais(env, port, nodeArgs);
+  const kill = () => server.stop('SIGKILL');
+  onInterrupt.add(kill);
   const scenarios: ScenarioResult[] = [];
   let stopped: number | string | null = null;
   try {
@@ -83,6 +98,7 @@ async function benchDatabase(
           spec,
           { baseUrl: server.baseUrl, apiKey, pid: server.pid, postgres: db.kind === 'postgres' },
           bodies.get(spec.name)!,
+          options.quiet,
           log,
         ),
       );
@@ -90,12 +106,14 @@ async function benchDatabase(
   } catch (err) {
     const output = server.output();
     await server.stop('SIGKILL');
+    onInterrupt.delete(kill);
     if (output) log(`--- relais output (last lines) ---\n${output}`);
     throw err;
   }
   // A crash right after the last answer: every acknowledged message must already be committed. With
   // --profile the shutdown is clean instead, so that V8 writes the profile.
   stopped = await server.stop(options.profileDir ? 'SIGTERM' : 'SIGKILL');
+  onInterrupt.delete(kill);
   if (options.profileDir && stopped !== 0) throw new Error(`relais exited with ${stopped} on SIGTERM`);
   const accepted = scenarios.reduce((sum, s) => sum + s.acceptedTotal, 0);
   const rows = await db.countRows(['messages', 'queue', 'message_events']);
@@ -104,7 +122,8 @@ async function benchDatabase(
     `${db.kind}: ${accepted.toLocaleString('en-US')} accepted, rows: ${JSON.stringify(rows)} ` +
       `${ok ? 'ok' : 'MISMATCH'}`,
   );
-  if (server.linesWritten() > 0) log(`${db.kind}: relais logged ${server.linesWritten()} lines:\n${server.output()}`);
+  if (server.linesWritten() > 0)
+    log(`${db.kind}: relais logged ${server.linesWritten()} lines:\n${server.output()}`);
   return {
     kind: db.kind,
     where: db.kind === 'sqlite' ? `${db.describe} (${filesystemOf(db.dataDir)})` : db.describe,
@@ -122,6 +141,7 @@ async function main(): Promise<number> {
       profile: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'quiet-wait': { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -147,6 +167,12 @@ async function main(): Promise<number> {
 
   const bodies = new Map(scenarioSpecs.map((s, i) => [s.name, buildBodies(s, SEED + i)]));
   const mix = summarise(messages(SEED, 5_000));
+  const quietWait = Number(values['quiet-wait']);
+  if (!Number.isFinite(quietWait) || quietWait < 0) {
+    process.stderr.write(`bench: --quiet-wait expects seconds, not "${values['quiet-wait']}"\n`);
+    return 2;
+  }
+  const quiet: Quiet = { budgetMs: (values.quick ? Math.min(quietWait, 10) : quietWait) * 1000 };
   const profileDir = values.profile ? mkdtempSync(join(tmpdir(), 'relais-bench-prof-')) : null;
 
   const runs: DatabaseRun[] = [];
@@ -166,9 +192,12 @@ async function main(): Promise<number> {
       }
     }
     const db = kind === 'sqlite' ? sqliteDatabase() : await postgresDatabase();
+    const drop = () => db.drop();
+    if (!values.keep) onInterrupt.add(drop);
     try {
       const run = await benchDatabase(db, scenarioSpecs, bodies, {
         profileDir: profileDir && join(profileDir, kind),
+        quiet,
       });
       runs.push(run);
       if (!run.durability?.ok) failed = true;
@@ -176,6 +205,7 @@ async function main(): Promise<number> {
       process.stderr.write(`bench: ${kind} FAILED: ${(err as Error).stack ?? String(err)}\n`);
       failed = true;
     } finally {
+      onInterrupt.delete(drop);
       if (values.keep) log(`${kind}: kept ${db.describe}`);
       else await db.drop();
     }
@@ -194,6 +224,7 @@ async function main(): Promise<number> {
   log(section);
 
   if (profileDir) {
+    log(`\nCPU profiles of Relais in ${profileDir} (open them in Chrome DevTools or speedscope)`);
     for (const kind of kinds) {
       const dir = join(profileDir, kind);
       for (const file of existsSync(dir) ? profilesIn(dir) : []) {

@@ -1,7 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { checkBatch, checkSingle, runLoad } from './load.js';
 import { messages } from './payloads.js';
-import { cpuByCommand, cpuDelta, cpuSeconds, peakRssBytes, resetPeakRss } from './proc.js';
+import {
+  cpuByCommand,
+  cpuDelta,
+  cpuSeconds,
+  machineBusySeconds,
+  peakRssBytes,
+  resetPeakRss,
+  waitForQuiet,
+} from './proc.js';
 import { max, median, min, quantile } from './stats.js';
 
 /** One way of submitting: its endpoint, request shape and load, repeated and measured. */
@@ -10,8 +18,10 @@ export interface ScenarioSpec {
   title: string;
   path: string;
   itemsPerRequest: number;
-  /** Requests per measured repeat. */
+  /** Requests per measured repeat… */
   requests: number;
+  /** …or fewer, when this many seconds have passed (keeps the run short if Relais is slow). */
+  maxSeconds: number;
   concurrency: number;
   /** Requests sent before measuring (JIT, caches, connection pools), accepted but not timed. */
   warmupRequests: number;
@@ -28,10 +38,14 @@ export interface RepeatResult {
   p99Ms: number;
   /** Relais CPU, % of one core. */
   serverCpuPct: number;
+  /** Relais CPU per accepted message, in µs: what a message costs, whatever else runs on the machine. */
+  serverCpuUsPerMsg: number;
   /** PostgreSQL server processes' CPU, % of one core (PostgreSQL only). */
   databaseCpuPct: number | null;
   /** The benchmark process's own CPU, % of one core. */
   clientCpuPct: number;
+  /** Everything else the machine ran meanwhile (other users' work skews the numbers), % of one core. */
+  otherCpuPct: number;
   peakRssBytes: number;
 }
 
@@ -47,11 +61,18 @@ export interface ScenarioResult {
     p50Ms: number;
     p99Ms: number;
     serverCpuPct: number;
+    serverCpuUsPerMsg: number;
     databaseCpuPct: number | null;
     clientCpuPct: number;
+    otherCpuPct: number;
     peakRssBytes: number;
     peakRssResettable: boolean;
   };
+}
+
+export interface Quiet {
+  /** Milliseconds still allowed for waiting until the machine is idle, shared by the whole run. */
+  budgetMs: number;
 }
 
 export interface Target {
@@ -78,10 +99,11 @@ export async function runScenario(
   spec: ScenarioSpec,
   target: Target,
   bodies: readonly Buffer[],
+  quiet: Quiet,
   log: (line: string) => void,
 ): Promise<ScenarioResult> {
   const check = spec.itemsPerRequest === 1 ? checkSingle : checkBatch(spec.itemsPerRequest);
-  const load = (requests: number) =>
+  const load = (requests: number, maxSeconds?: number) =>
     runLoad({
       baseUrl: target.baseUrl,
       apiKey: target.apiKey,
@@ -89,26 +111,35 @@ export async function runScenario(
       bodies,
       requests,
       concurrency: spec.concurrency,
+      maxSeconds,
       check,
     });
 
   let acceptedTotal = 0;
-  if (spec.warmupRequests > 0) acceptedTotal += (await load(spec.warmupRequests)).accepted;
+  if (spec.warmupRequests > 0) acceptedTotal += (await load(spec.warmupRequests, spec.maxSeconds)).accepted;
 
   const repeats: RepeatResult[] = [];
   const latencies: number[] = [];
   let resettable = true;
   for (let i = 0; i < spec.repeats; i++) {
+    if (quiet.budgetMs > 0) {
+      const { waitedMs, busyPct } = await waitForQuiet(quiet.budgetMs);
+      quiet.budgetMs -= waitedMs;
+      if (busyPct >= 25) log(`  (the machine is busy: ${busyPct.toFixed(0)}% of a core used by other work)`);
+    }
     resettable = resetPeakRss(target.pid) && resettable;
+    const machineBefore = machineBusySeconds();
     const cpuBefore = cpuSeconds(target.pid);
     const dbBefore = target.postgres ? cpuByCommand('postgres') : null;
     const clientBefore = process.cpuUsage();
     const wallBefore = performance.now();
-    const run = await load(spec.requests);
+    const run = await load(spec.requests, spec.maxSeconds);
     const wall = (performance.now() - wallBefore) / 1000;
     const client = process.cpuUsage(clientBefore);
     const serverCpu = cpuSeconds(target.pid) - cpuBefore;
     const dbCpu = dbBefore ? cpuDelta(dbBefore, cpuByCommand('postgres')) : null;
+    const machineCpu = machineBusySeconds() - machineBefore;
+    const clientCpu = (client.user + client.system) / 1e6;
     acceptedTotal += run.accepted;
     for (const l of run.latenciesMs) latencies.push(l);
     const r: RepeatResult = {
@@ -118,17 +149,19 @@ export async function runScenario(
       p50Ms: quantile(run.latenciesMs, 0.5),
       p99Ms: quantile(run.latenciesMs, 0.99),
       serverCpuPct: (serverCpu / wall) * 100,
+      serverCpuUsPerMsg: (serverCpu / run.accepted) * 1e6,
       databaseCpuPct: dbCpu === null ? null : (dbCpu / wall) * 100,
-      clientCpuPct: ((client.user + client.system) / 1e6 / wall) * 100,
+      clientCpuPct: (clientCpu / wall) * 100,
+      otherCpuPct: (Math.max(0, machineCpu - serverCpu - (dbCpu ?? 0) - clientCpu) / wall) * 100,
       peakRssBytes: peakRssBytes(target.pid),
     };
     repeats.push(r);
     log(
       `  ${spec.name} #${i + 1}: ${Math.round(r.rate).toLocaleString('en-US')} msg/s ` +
         `(${r.accepted.toLocaleString('en-US')} in ${r.seconds.toFixed(2)} s, p50 ${r.p50Ms.toFixed(1)} ms, ` +
-        `p99 ${r.p99Ms.toFixed(1)} ms, relais CPU ${r.serverCpuPct.toFixed(0)}%` +
+        `p99 ${r.p99Ms.toFixed(1)} ms, relais CPU ${r.serverCpuPct.toFixed(0)}% = ${r.serverCpuUsPerMsg.toFixed(0)} µs/msg` +
         (r.databaseCpuPct === null ? '' : `, postgres CPU ${r.databaseCpuPct.toFixed(0)}%`) +
-        `, client CPU ${r.clientCpuPct.toFixed(0)}%, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB)`,
+        `, client CPU ${r.clientCpuPct.toFixed(0)}%, other CPU ${r.otherCpuPct.toFixed(0)}%, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB)`,
     );
   }
 
@@ -145,8 +178,10 @@ export async function runScenario(
       p50Ms: quantile(latencies, 0.5),
       p99Ms: quantile(latencies, 0.99),
       serverCpuPct: median(repeats.map((r) => r.serverCpuPct)),
+      serverCpuUsPerMsg: median(repeats.map((r) => r.serverCpuUsPerMsg)),
       databaseCpuPct: dbCpus.length ? median(dbCpus) : null,
       clientCpuPct: median(repeats.map((r) => r.clientCpuPct)),
+      otherCpuPct: max(repeats.map((r) => r.otherCpuPct)),
       peakRssBytes: max(repeats.map((r) => r.peakRssBytes)),
       peakRssResettable: resettable,
     },

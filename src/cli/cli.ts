@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { buildApp } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { systemClock } from '../shared/clock.js';
@@ -42,9 +41,13 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  if (values.help || positionals.length === 0) {
+  if (values.help) {
     process.stdout.write(`${USAGE}\n`);
-    return positionals.length === 0 && !values.help ? 2 : 0;
+    return 0;
+  }
+  if (positionals.length === 0) {
+    process.stderr.write(`relais: a command is needed\n\n${USAGE}\n`);
+    return 2;
   }
   try {
     const config = loadConfig({ file: values.config });
@@ -87,11 +90,15 @@ async function dispatch(positionals: string[], values: Values, config: Config): 
   switch (command) {
     case 'start':
       return start(config);
-    case 'migrate':
-      return withTenants(config, async (_t, store) => {
-        const applied = await store.migrate();
-        print({ applied, dialect: store.dialect });
-      });
+    case 'migrate': {
+      const store = openStore(config);
+      try {
+        print({ applied: await store.migrate(), dialect: store.dialect });
+        return 0;
+      } finally {
+        await store.close();
+      }
+    }
     case 'tenant create':
       return withTenants(config, async (tenants) => {
         const name = required(values.name, '--name');
@@ -144,6 +151,8 @@ async function withTenants(
 }
 
 async function start(config: Config): Promise<number> {
+  // Loaded here only: short commands do not pay for the HTTP stack.
+  const { buildApp } = await import('../app.js');
   const app = await buildApp(config);
   const { port } = await app.start();
   app.logger.info(

@@ -56,7 +56,8 @@ export const configSchema = z
           .int()
           .min(1)
           .default(7 * 24 * 60),
-        batch_max_items: z.number().int().min(1).max(10_000).default(1000),
+        /** At most 1,000: the API schema caps a batch there. */
+        batch_max_items: z.number().int().min(1).max(1000).default(1000),
         /** How long an Idempotency-Key is remembered. */
         idempotency_ttl_hours: z.number().int().min(1).default(24),
       })

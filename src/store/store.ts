@@ -69,7 +69,9 @@ function openSqlite(path: string, config: Config): Store {
     dialect: 'sqlite',
     write,
     skipLocked: sql``,
-    migrate: () => runMigrations(db, 'sqlite'),
+    // Kysely takes no lock on SQLite; one IMMEDIATE transaction around the whole run makes it atomic
+    // and serialises a server and a CLI started together on a new install.
+    migrate: () => write((conn) => runMigrations(conn, 'sqlite')),
     isMigrated: () => isMigrated(db),
     async ping() {
       await sql`select 1`.execute(db);

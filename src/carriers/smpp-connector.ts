@@ -1,0 +1,263 @@
+import { AdaptiveRate, TokenBucket } from '../dispatch/token-bucket.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { type BindMode, bindToSmsc } from '../smpp/client.js';
+import { CommandStatus, describeStatus, isTemporaryError } from '../smpp/constants.js';
+import { createPdu, type Pdu } from '../smpp/pdu.js';
+import { type DeliveryReceipt, parseReceipt } from '../smpp/receipt.js';
+import type { SmppSession } from '../smpp/session.js';
+import { destinationAddress, sourceAddress } from './addresses.js';
+import type { SmppConnectorConfig } from './config.js';
+
+/** One SMS part ready for submit_sm. */
+export interface PartToSubmit {
+  to: string;
+  from: string;
+  dataCoding: number;
+  esmClass: number;
+  shortMessage: Buffer;
+  /** SMPP relative validity ("000001000000000R"), or '' for the SMSC default. */
+  validityPeriod: string;
+}
+
+export type SubmitResult =
+  | { ok: true; carrierId: string }
+  /** `status` null: no answer (timeout, connection lost) — the carrier may or may not have the part. */
+  | { ok: false; status: number | null; temporary: boolean; reason: string };
+
+export interface InboundMessage {
+  from: string;
+  to: string;
+  dataCoding: number;
+  esmClass: number;
+  shortMessage: Buffer;
+}
+
+export interface ConnectorHandlers {
+  /** Persist a receipt; the deliver_sm is acknowledged only once this resolves (so none is lost). */
+  onReceipt(connector: string, receipt: DeliveryReceipt): Promise<void>;
+  /** Persist a mobile-originated message; acknowledged once this resolves. */
+  onInbound(connector: string, message: InboundMessage): Promise<void>;
+  /** A bind came up or went down: the dispatcher re-routes and refills. */
+  onStateChange(connector: string): void;
+}
+
+interface Bind {
+  mode: BindMode;
+  session: SmppSession | null;
+}
+
+/**
+ * An SMPP 3.4 client connection to one carrier: `binds` transceivers (or as many transmitter +
+ * receiver pairs), each kept bound with exponential back-off; at most `window` unanswered submit_sm per
+ * bind; one token bucket for the whole connector (its TPS), slowed down on ESME_RTHROTTLED.
+ */
+export class SmppConnector {
+  readonly name: string;
+  private readonly bucket: TokenBucket;
+  private readonly adaptive: AdaptiveRate;
+  private readonly binds: Bind[];
+  private running = false;
+  private readonly loops: Promise<void>[] = [];
+  private readonly recoveryTimer: NodeJS.Timeout;
+  private wakeReconnect: (() => void)[] = [];
+  throttleEvents = 0;
+
+  constructor(
+    readonly config: SmppConnectorConfig,
+    private readonly handlers: ConnectorHandlers,
+    clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.name = config.name;
+    // Burst of a tenth of a second: smooth enough for carriers that count per second or per 100 ms.
+    this.bucket = new TokenBucket(config.tps, Math.max(1, Math.ceil(config.tps / 10)), clock);
+    this.adaptive = new AdaptiveRate(this.bucket, config.tps, clock);
+    this.recoveryTimer = setInterval(() => this.adaptive.tick(), 250);
+    this.recoveryTimer.unref();
+    const modes: BindMode[] =
+      config.bind_mode === 'transceiver'
+        ? Array.from({ length: config.binds }, () => 'transceiver' as const)
+        : Array.from({ length: config.binds }, () => ['transmitter', 'receiver'] as const).flat();
+    this.binds = modes.map((mode) => ({ mode, session: null }));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const [i, bind] of this.binds.entries()) this.loops.push(this.keepBound(bind, i));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.recoveryTimer);
+    for (const wake of this.wakeReconnect) wake();
+    await Promise.all(this.binds.map((b) => b.session?.unbind(1000)));
+    await Promise.all(this.loops);
+  }
+
+  /** Transmit-capable binds currently bound. */
+  get boundTransmitters(): number {
+    return this.transmitters().length;
+  }
+
+  get currentTps(): number {
+    return this.bucket.currentRate;
+  }
+
+  /** Submits in flight across binds. */
+  get outstanding(): number {
+    return this.transmitters().reduce((n, s) => n + s.outstanding, 0);
+  }
+
+  /** 0 if a submit can go now; otherwise ms until a token (or null: window full or not bound). */
+  readiness(): number | null {
+    if (!this.transmitters().some((s) => s.outstanding < this.config.window)) return null;
+    return this.bucket.msUntilToken();
+  }
+
+  /**
+   * Submits one part. Call when `readiness() === 0`; takes a token and the least-loaded bind. Never
+   * throws: every outcome is a SubmitResult.
+   */
+  async submit(part: PartToSubmit): Promise<SubmitResult> {
+    const session = this.leastLoaded();
+    if (!session || !this.bucket.tryTake()) {
+      return { ok: false, status: null, temporary: true, reason: 'no capacity: not bound or rate exceeded' };
+    }
+    const source = sourceAddress(part.from, this.config);
+    const destination = destinationAddress(part.to, this.config);
+    try {
+      const resp = await session.request('submit_sm', {
+        serviceType: this.config.service_type,
+        sourceAddrTon: source.ton,
+        sourceAddrNpi: source.npi,
+        sourceAddr: source.addr,
+        destAddrTon: destination.ton,
+        destAddrNpi: destination.npi,
+        destinationAddr: destination.addr,
+        esmClass: part.esmClass,
+        registeredDelivery: this.config.registered_delivery ? 1 : 0,
+        validityPeriod: part.validityPeriod,
+        dataCoding: part.dataCoding,
+        shortMessage: part.shortMessage,
+      });
+      if (resp.command === 'submit_sm_resp' && resp.status === CommandStatus.ESME_ROK) {
+        if (resp.messageId === '')
+          return {
+            ok: false,
+            status: null,
+            temporary: true,
+            reason: 'carrier answered with an empty message id',
+          };
+        return { ok: true, carrierId: resp.messageId };
+      }
+      if (resp.status === CommandStatus.ESME_RTHROTTLED) {
+        this.throttleEvents++;
+        this.adaptive.onThrottled();
+      }
+      return {
+        ok: false,
+        status: resp.status,
+        temporary: isTemporaryError(resp.status),
+        reason: describeStatus(resp.status),
+      };
+    } catch (err) {
+      return { ok: false, status: null, temporary: true, reason: (err as Error).message };
+    }
+  }
+
+  private transmitters(): SmppSession[] {
+    const out: SmppSession[] = [];
+    for (const b of this.binds)
+      if (b.mode !== 'receiver' && b.session && !b.session.closed) out.push(b.session);
+    return out;
+  }
+
+  private leastLoaded(): SmppSession | null {
+    let best: SmppSession | null = null;
+    for (const s of this.transmitters()) {
+      if (s.outstanding < this.config.window && (!best || s.outstanding < best.outstanding)) best = s;
+    }
+    return best;
+  }
+
+  private async keepBound(bind: Bind, index: number): Promise<void> {
+    let delay = this.config.reconnect_min_ms;
+    while (this.running) {
+      try {
+        const session = await bindToSmsc({
+          host: this.config.host,
+          port: this.config.port,
+          tls: this.config.tls,
+          mode: bind.mode,
+          systemId: this.config.system_id,
+          password: this.config.password,
+          systemType: this.config.system_type,
+          connectTimeoutMs: this.config.connect_timeout_ms,
+          session: {
+            responseTimeoutMs: this.config.response_timeout_ms,
+            enquireLinkIntervalMs: this.config.enquire_link_interval_ms,
+          },
+        });
+        if (!this.running) {
+          await session.unbind(500);
+          return;
+        }
+        session.onRequest = (pdu, s) => this.onIncoming(pdu, s);
+        bind.session = session;
+        delay = this.config.reconnect_min_ms;
+        this.log.info({ connector: this.name, bind: index, mode: bind.mode }, 'bound');
+        this.handlers.onStateChange(this.name);
+        const reason = await new Promise<string>((resolve) => session.once('close', resolve));
+        bind.session = null;
+        this.handlers.onStateChange(this.name);
+        if (this.running)
+          this.log.warn({ connector: this.name, bind: index, reason }, 'bind lost; reconnecting');
+      } catch (err) {
+        this.log.warn(
+          { connector: this.name, bind: index, err: (err as Error).message, retry_in_ms: delay },
+          'bind failed',
+        );
+      }
+      if (!this.running) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.wakeReconnect.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      this.wakeReconnect = [];
+      delay = Math.min(this.config.reconnect_max_ms, delay * 2);
+    }
+  }
+
+  /** deliver_sm / data_sm from the carrier: receipts and inbound messages, acknowledged once stored. */
+  private onIncoming(pdu: Pdu, session: SmppSession): void {
+    if (pdu.command !== 'deliver_sm') {
+      session.rejectRequest(pdu, CommandStatus.ESME_RINVCMDID);
+      return;
+    }
+    const receipt = parseReceipt(pdu);
+    const stored = receipt
+      ? this.handlers.onReceipt(this.name, receipt)
+      : this.handlers.onInbound(this.name, {
+          from: pdu.sourceAddr,
+          to: pdu.destinationAddr,
+          dataCoding: pdu.dataCoding,
+          esmClass: pdu.esmClass,
+          shortMessage: pdu.shortMessage,
+        });
+    stored.then(
+      () => session.respond(createPdu('deliver_sm_resp', { sequence: pdu.sequence })),
+      (err: Error) => {
+        // Not stored: a temporary error makes the carrier send it again later.
+        this.log.error({ connector: this.name, err: err.message }, 'could not store an incoming deliver_sm');
+        session.respond(
+          createPdu('deliver_sm_resp', { sequence: pdu.sequence, status: CommandStatus.ESME_RX_T_APPN }),
+        );
+      },
+    );
+  }
+}
