@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildHttpServer } from './api/server.js';
+import { CarrierService } from './carriers/carrier-service.js';
 import type { Config } from './config/schema.js';
 import { WorkQueue } from './dispatch/work-queue.js';
 import { Housekeeping } from './housekeeping.js';
@@ -20,8 +21,9 @@ export interface App {
   workQueue: WorkQueue;
   webhooks: WebhookSender;
   housekeeping: Housekeeping;
+  carriers: CarrierService;
   http: FastifyInstance;
-  /** Starts background roles (webhook sender, housekeeping) and listens on the configured port. */
+  /** Starts background roles (carriers, webhook sender, housekeeping) and listens on the configured port. */
   start(): Promise<{ port: number }>;
   close(): Promise<void>;
 }
@@ -51,6 +53,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     workQueue,
     logger.child({ role: 'housekeeping' }),
   );
+  const carriers = new CarrierService(config, store, workQueue, clock, logger);
+  messages.onQueued((urgent) => carriers.dispatcher.notify(urgent));
   const http = await buildHttpServer({ config, logger, store, tenants, messages });
 
   let started = false;
@@ -64,9 +68,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     workQueue,
     webhooks,
     housekeeping,
+    carriers,
     http,
     async start() {
       started = true;
+      await carriers.start();
       webhooks.start();
       housekeeping.start();
       await http.listen({ host: config.http.host, port: config.http.port });
@@ -78,6 +84,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       // Intake first, then the background roles, then storage: nothing is written after close.
       await http.close();
       if (started) {
+        await carriers.stop();
         await webhooks.stop();
         await housekeeping.stop();
       }

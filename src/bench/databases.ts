@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { filesystemOf } from './proc.js';
 
 /**
  * A fresh, empty database per run: SQLite in a new temp data dir, or a new PostgreSQL database created
@@ -17,8 +18,10 @@ export interface BenchDatabase {
   dataDir: string;
   /** DATABASE_URL for Relais; undefined for SQLite at DATA_DIR/relais.db. */
   databaseUrl: string | undefined;
-  /** Where the data lives, for the report. */
+  /** Where the data lives, for logs. */
   describe: string;
+  /** The storage as the report shows it: filesystem, or server version and durability settings. */
+  settings(): Promise<string>;
   /** Rows per table, read from outside Relais (after it has stopped). */
   countRows(tables: readonly string[]): Promise<Record<string, number>>;
   drop(): Promise<void>;
@@ -32,6 +35,9 @@ export function sqliteDatabase(): BenchDatabase {
     dataDir,
     databaseUrl: undefined,
     describe: file,
+    async settings() {
+      return `a fresh temp dir (${filesystemOf(dataDir)})`;
+    },
     async countRows(tables) {
       const db = new Database(file, { readonly: true, fileMustExist: true });
       try {
@@ -89,6 +95,17 @@ export async function postgresDatabase(): Promise<BenchDatabase> {
     dataDir,
     databaseUrl,
     describe: safeUrl.toString(),
+    async settings() {
+      return admin(async (c) => {
+        const show = async (name: string) =>
+          ((await c.query(`show ${name}`)).rows[0] as Record<string, string>)[name];
+        return (
+          `a fresh database on the local PostgreSQL ${await show('server_version')} ` +
+          `(fsync ${await show('fsync')}, synchronous_commit ${await show('synchronous_commit')}, ` +
+          `shared_buffers ${await show('shared_buffers')})`
+        );
+      });
+    },
     async countRows(tables) {
       const client = new pg.Client({ connectionString: databaseUrl });
       await client.connect();

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { MixSummary } from './payloads.js';
 import type { MachineInfo } from './proc.js';
-import type { ScenarioResult, ScenarioSpec } from './scenario.js';
+import { DISTURBED_PCT, type ScenarioResult, type ScenarioSpec } from './scenario.js';
 
 /** Markdown tables for stdout and for the section of docs/benchmarks.md this benchmark owns. */
 
@@ -64,6 +64,7 @@ function scenarioTable(spec: ScenarioSpec, runs: DatabaseRun[]): string {
     'other CPU',
     'Relais peak RSS',
     'messages per repeat',
+    'repeats run',
   ];
   const rows: string[][] = [];
   for (const run of runs) {
@@ -88,6 +89,7 @@ function scenarioTable(spec: ScenarioSpec, runs: DatabaseRun[]): string {
       pct(s.otherCpuPct),
       mib(s.peakRssBytes),
       perRepeat(r),
+      String(r.attempts),
     ]);
   }
   return table(header, rows);
@@ -98,7 +100,10 @@ function describeSpec(spec: ScenarioSpec): string {
   return (
     `\`POST ${spec.path}\`, ${perRequest} per request, ${spec.concurrency} requests in flight; ` +
     `${n0(spec.requests * spec.itemsPerRequest)} messages or ${spec.maxSeconds} s per repeat, whichever comes first; ` +
-    `${spec.repeats} repeat${spec.repeats > 1 ? 's' : ''} after a warm-up of ${n0(spec.warmupRequests * spec.itemsPerRequest)}.`
+    `${spec.repeats} repeat${spec.repeats > 1 ? 's' : ''} after a warm-up of ${n0(spec.warmupRequests * spec.itemsPerRequest)}` +
+    (spec.spareRepeats > 0
+      ? ` (up to ${spec.spareRepeats} more when other work disturbed one; the ${spec.repeats} least disturbed count).`
+      : '.')
   );
 }
 
@@ -144,7 +149,9 @@ export function renderSection(report: Report): string {
     '- CPU is user + system time from `/proc/<pid>/stat` over the measured window, in % of one core ' +
       '(PostgreSQL: all its server processes; client: the benchmark process; other: the rest of the machine, ' +
       'from `/proc/stat`: anything well above a few % means someone else was using the cores and the numbers ' +
-      'are low). Before each repeat the benchmark waits, within a budget, for the machine to be idle. Peak RSS is `VmHWM` of the ' +
+      'are low; the column shows the worst reported repeat). Before each repeat the benchmark waits, within a ' +
+      'budget, for the machine to be idle. "Relais CPU per msg" is the steadiest figure when the machine is shared. ' +
+      'Peak RSS is `VmHWM` of the ' +
       'Relais process, reset before each repeat. Rates: median of the repeats, with min and max; ' +
       'latency percentiles pool all repeats.',
   );
@@ -155,6 +162,18 @@ export function renderSection(report: Report): string {
     out.push(describeSpec(spec));
     out.push('');
     out.push(scenarioTable(spec, report.runs));
+  }
+  const disturbed = report.runs.flatMap((run) =>
+    run.scenarios
+      .filter((sc) => sc.summary.otherCpuPct >= DISTURBED_PCT)
+      .map((sc) => `${DB_NAME[run.kind]} ${sc.spec.name}`),
+  );
+  if (disturbed.length > 0) {
+    out.push('');
+    out.push(
+      `**Note:** other work was running on the machine during ${disturbed.join(', ')} (see "other CPU"): ` +
+        'those rates are lower than this machine can do; "Relais CPU per msg" is less affected.',
+    );
   }
   out.push('');
   out.push('### Durability');

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BenchDatabase, postgresDatabase, postgresUnreachable, sqliteDatabase } from './databases.js';
 import { messages, summarise } from './payloads.js';
-import { filesystemOf, machineInfo } from './proc.js';
+import { machineInfo } from './proc.js';
 import { formatProfile, profilesIn, summariseProfile } from './profile.js';
 import { type DatabaseRun, renderSection, writeSection } from './report.js';
 import { buildBodies, type Quiet, runScenario, type ScenarioResult, type ScenarioSpec } from './scenario.js';
@@ -44,9 +44,10 @@ function specs(quick: boolean): ScenarioSpec[] {
       itemsPerRequest: 1,
       requests: quick ? 2_000 : 20_000,
       concurrency: 64,
-      maxSeconds: quick ? 5 : 12,
+      maxSeconds: quick ? 5 : 8,
       warmupRequests: quick ? 200 : 2_000,
       repeats: quick ? 1 : 3,
+      spareRepeats: quick ? 0 : 2,
       distinctBodies: quick ? 1_000 : 5_000,
     },
     {
@@ -56,9 +57,10 @@ function specs(quick: boolean): ScenarioSpec[] {
       itemsPerRequest: 1_000,
       requests: quick ? 20 : 200,
       concurrency: 4,
-      maxSeconds: quick ? 5 : 15,
+      maxSeconds: quick ? 5 : 10,
       warmupRequests: quick ? 2 : 10,
       repeats: quick ? 1 : 3,
+      spareRepeats: quick ? 0 : 2,
       distinctBodies: quick ? 5 : 20,
     },
   ];
@@ -126,7 +128,7 @@ async function benchDatabase(
     log(`${db.kind}: relais logged ${server.linesWritten()} lines:\n${server.output()}`);
   return {
     kind: db.kind,
-    where: db.kind === 'sqlite' ? `${db.describe} (${filesystemOf(db.dataDir)})` : db.describe,
+    where: await db.settings(),
     scenarios,
     durability: { accepted, rows, ok },
     serverLogLines: server.linesWritten(),

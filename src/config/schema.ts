@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { routeSchema, smppConnectorSchema } from '../carriers/config.js';
 
 /**
  * Every configuration key Relais understands. docs/configuration.md mirrors this file; keep them in step.
@@ -73,7 +74,53 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Carrier connections. None configured: the built-in simulator is started and routed to. */
+    connectors: z.array(smppConnectorSchema).default([]),
+    /** Ordered routing table, first match wins; a route without `match` is the default. */
+    routes: z.array(routeSchema).default([]),
+    dispatcher: z
+      .object({
+        /** How long a claim on queued work lasts without renewal (a crashed node's work waits this long). */
+        lease_ms: z.number().int().min(1000).default(30_000),
+        /** Work held in memory per connector, in seconds of its TPS. */
+        buffer_seconds: z.number().min(0.05).max(10).default(1),
+      })
+      .strict()
+      .prefault({}),
+    /** The built-in carrier simulator (see docs/simulator.md), used when no connector is configured. */
+    simulator: z
+      .object({
+        enabled: z.enum(['auto', 'always', 'never']).default('auto'),
+        port: z.number().int().min(0).max(65535).default(0),
+        receipt_delay_ms: z.number().int().min(0).default(500),
+        tps: z.number().positive().default(500),
+      })
+      .strict()
+      .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    const names = new Set<string>();
+    config.connectors.forEach((c, i) => {
+      if (names.has(c.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['connectors', i, 'name'],
+          message: `duplicate connector name "${c.name}"`,
+        });
+      names.add(c.name);
+    });
+    config.routes.forEach((r, i) => {
+      for (const name of [r.connector].flat()) {
+        if (!names.has(name) && config.connectors.length > 0) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', i, 'connector'],
+            message: `no connector named "${name}"`,
+          });
+        }
+      }
+    });
+  });
 
 export type Config = z.infer<typeof configSchema>;

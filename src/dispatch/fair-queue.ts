@@ -37,6 +37,12 @@ export class FairQueue<T extends Schedulable> {
     this.count++;
   }
 
+  /** Puts an item back at the head of its flow (a retry keeps its place: no reordering). */
+  pushFront(item: T): void {
+    this.lanes.get(item.lane)!.pushFront(item);
+    this.count++;
+  }
+
   /** The next item to send, or undefined when empty. */
   pop(): T | undefined {
     for (const lane of LANE_ORDER) {
@@ -81,6 +87,19 @@ class LaneQueue<T extends Schedulable> {
       this.active.push(item.flow);
     }
     flow.items.push(item);
+    this.size++;
+  }
+
+  pushFront(item: T): void {
+    const flow = this.flows.get(item.flow);
+    if (!flow) {
+      this.flows.set(item.flow, { items: [item], head: 0, deficit: 0, credited: false });
+      this.active.unshift(item.flow);
+    } else if (flow.head > 0) {
+      flow.items[--flow.head] = item;
+    } else {
+      flow.items.unshift(item);
+    }
     this.size++;
   }
 

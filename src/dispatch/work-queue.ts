@@ -1,14 +1,17 @@
 import { sql } from 'kysely';
 import { applyStatusChanges, FINAL_STATUSES, type StatusChange } from '../messages/status.js';
+import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
 import { LANE_RANK, type Lane } from '../store/schema.js';
-import type { Store } from '../store/store.js';
+import type { Store, Trx } from '../store/store.js';
+import type { Recordable } from './status-recorder.js';
 
 /** A message leased to a dispatcher, with everything needed to submit it to a carrier. */
 export interface ClaimedMessage {
   id: string;
   tenant_id: string;
   to: string;
+  country: string | null;
   from: string;
   text: string;
   lane: Lane;
@@ -71,6 +74,7 @@ export class WorkQueue {
         'messages.id',
         'messages.tenant_id',
         'messages.to_number',
+        'messages.country',
         'messages.sender',
         'messages.body',
         'messages.lane',
@@ -89,6 +93,7 @@ export class WorkQueue {
       id: r.id,
       tenant_id: r.tenant_id,
       to: r.to_number,
+      country: r.country,
       from: r.sender,
       text: r.body,
       lane: r.lane,
@@ -99,31 +104,65 @@ export class WorkQueue {
     }));
   }
 
-  /**
-   * Records outcomes of claimed work in one transaction. Messages that were submitted or reached a
-   * final status leave the queue; the others stay claimed until `retryLater` or their lease ends.
-   */
+  /** Records status changes of claimed work in one transaction (see recordOutcomes). */
   async record(changes: StatusChange[]): Promise<void> {
-    if (changes.length === 0) return;
+    await this.recordOutcomes([{ changes }]);
+  }
+
+  /**
+   * Records outcomes in one transaction, in the order given: status changes (messages that were
+   * submitted or reached a final status leave the queue) and receipt updates of parts. Every change
+   * notifies the webhook outbox in the same transaction.
+   */
+  async recordOutcomes(units: Recordable[]): Promise<void> {
+    if (units.length === 0) return;
     const now = this.clock.now();
-    const done = changes
-      .filter((c) => c.status === 'submitted' || FINAL_STATUSES.has(c.status))
-      .map((c) => c.messageId);
     const created = await this.store.write(async (trx) => {
-      const n = await applyStatusChanges(trx, changes, now);
-      for (let i = 0; i < done.length; i += 500) {
-        await trx
-          .deleteFrom('queue')
-          .where('message_id', 'in', done.slice(i, i + 500))
-          .execute();
+      let events = 0;
+      // Consecutive units of one kind are written together; the order between kinds is kept.
+      for (let i = 0; i < units.length; ) {
+        const kind = 'changes' in units[i]! ? 'changes' : 'receipts';
+        let j = i;
+        while (j < units.length && ('changes' in units[j]! ? 'changes' : 'receipts') === kind) j++;
+        const run = units.slice(i, j);
+        events +=
+          kind === 'changes'
+            ? await this.applyChanges(
+                trx,
+                run.flatMap((u) => ('changes' in u ? u.changes : [])),
+                now,
+              )
+            : await applyReceiptUpdates(
+                trx,
+                run.flatMap((u) => ('receipts' in u ? u.receipts : [])),
+                now,
+              );
+        i = j;
       }
-      return n;
+      return events;
     });
     if (created > 0) this.notifyEvents();
   }
 
-  /** Puts claimed work back, due again at `at` (temporary carrier error, throttling). */
-  async retryLater(owner: string, messageIds: string[], at: number): Promise<void> {
+  private async applyChanges(trx: Trx, changes: StatusChange[], now: number): Promise<number> {
+    const done = changes
+      .filter((c) => c.status === 'submitted' || FINAL_STATUSES.has(c.status))
+      .map((c) => c.messageId);
+    const events = await applyStatusChanges(trx, changes, now);
+    for (let i = 0; i < done.length; i += 500) {
+      await trx
+        .deleteFrom('queue')
+        .where('message_id', 'in', done.slice(i, i + 500))
+        .execute();
+    }
+    return events;
+  }
+
+  /**
+   * Puts claimed work back, due again at `at`. `countAttempt`: a failed try (temporary carrier error)
+   * rather than a wait for a carrier to come back.
+   */
+  async retryLater(owner: string, messageIds: string[], at: number, countAttempt = true): Promise<void> {
     if (messageIds.length === 0) return;
     await this.store.write((trx) =>
       trx
@@ -132,12 +171,35 @@ export class WorkQueue {
           claimed_by: null,
           claimed_until: null,
           not_before: at,
-          attempts: eb('attempts', '+', 1),
+          attempts: countAttempt ? eb('attempts', '+', 1) : eb.ref('attempts'),
         }))
         .where('message_id', 'in', messageIds)
         .where('claimed_by', '=', owner)
         .execute(),
     );
+  }
+
+  /** Extends every lease an owner holds: work waiting in a dispatcher's memory stays its own. */
+  async renewLeases(owner: string, leaseMs: number): Promise<void> {
+    const until = this.clock.now() + leaseMs;
+    await this.store.write((trx) =>
+      trx.updateTable('queue').set({ claimed_until: until }).where('claimed_by', '=', owner).execute(),
+    );
+  }
+
+  /**
+   * Frees every lease whatever its owner. Only for a single-node installation (SQLite) at start: no
+   * other dispatcher can be alive, so the leases of a crashed process need not be waited out.
+   */
+  async releaseEveryLease(): Promise<number> {
+    const result = await this.store.write((trx) =>
+      trx
+        .updateTable('queue')
+        .set({ claimed_by: null, claimed_until: null })
+        .where('claimed_by', 'is not', null)
+        .executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows);
   }
 
   /** Returns every lease of an owner (graceful shutdown), due again at once. */

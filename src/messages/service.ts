@@ -30,7 +30,7 @@ export type SubmitOutcome =
  */
 export class MessageService {
   private readonly committer: GroupCommitter<SubmitUnit, UnitOutcome>;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(urgent: boolean) => void>();
 
   constructor(
     store: Store,
@@ -44,8 +44,8 @@ export class MessageService {
     });
   }
 
-  /** Called after new work is committed: the dispatcher subscribes to wake up at once instead of polling. */
-  onQueued(listener: () => void): () => void {
+  /** Called after new work is committed: the dispatcher wakes at once instead of polling. */
+  onQueued(listener: (urgent: boolean) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -117,7 +117,11 @@ export class MessageService {
     if (unit.rows.length === 0 && !unit.idempotency) return { kind: 'committed', results };
     const outcome = await this.committer.submit(unit);
     if (outcome === 'duplicate') return { kind: 'duplicate' };
-    if (unit.rows.length > 0) for (const listener of this.listeners) listener();
+    if (unit.rows.length > 0) {
+      // `urgent`: an otp or transactional message is waiting, to be claimed ahead of any bulk backlog.
+      const urgent = unit.rows.some((r) => r.lane !== 'bulk' && r.send_at === null);
+      for (const listener of this.listeners) listener(urgent);
+    }
     return { kind: 'committed', results };
   }
 }

@@ -15,6 +15,8 @@ export interface PartUpdate {
   partNo: number;
   connector?: string | null;
   carrierId?: string | null;
+  /** carrierId normalised for receipt matching. */
+  carrierKey?: string | null;
   status: MessageStatus;
   errorCode?: string | null;
 }
@@ -46,11 +48,12 @@ interface MessageState {
   changed: boolean;
 }
 
-type PartRow = {
+export type PartRow = {
   message_id: string;
   part_no: number;
   connector: string | null;
   carrier_id: string | null;
+  carrier_key: string | null;
   status: MessageStatus;
   error_code: string | null;
   updated_at: number;
@@ -99,6 +102,7 @@ export async function applyStatusChanges(trx: Trx, changes: StatusChange[], now:
         part_no: p.partNo,
         connector: p.connector ?? prev?.connector ?? null,
         carrier_id: p.carrierId ?? prev?.carrier_id ?? null,
+        carrier_key: p.carrierKey ?? prev?.carrier_key ?? null,
         status: p.status,
         error_code: p.errorCode ?? null,
         updated_at: now,
@@ -187,7 +191,7 @@ async function updateMessages(trx: Trx, changed: MessageState[], now: number): P
   }
 }
 
-async function upsertParts(trx: Trx, rows: PartRow[]): Promise<void> {
+export async function upsertParts(trx: Trx, rows: PartRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK) {
     await trx
       .insertInto('message_parts')
@@ -196,6 +200,7 @@ async function upsertParts(trx: Trx, rows: PartRow[]): Promise<void> {
         oc.columns(['message_id', 'part_no']).doUpdateSet((eb) => ({
           connector: eb.fn.coalesce('excluded.connector', 'message_parts.connector'),
           carrier_id: eb.fn.coalesce('excluded.carrier_id', 'message_parts.carrier_id'),
+          carrier_key: eb.fn.coalesce('excluded.carrier_key', 'message_parts.carrier_key'),
           status: eb.ref('excluded.status'),
           error_code: eb.ref('excluded.error_code'),
           updated_at: eb.ref('excluded.updated_at'),

@@ -76,6 +76,8 @@ export interface MessagePartTable {
   part_no: number;
   connector: string | null;
   carrier_id: string | null;
+  /** carrier_id normalised for matching receipts (hex/decimal agnostic). */
+  carrier_key: string | null;
   status: MessageStatus;
   error_code: string | null;
   updated_at: number;

@@ -30,6 +30,8 @@ export async function startTestApp(
     http: { port: 0 },
     log: { level: 'silent' },
     webhooks: { allow_private_targets: true, poll_interval_ms: 50 },
+    // Suites that want carriers configure them; the others drive the dispatch seam themselves.
+    simulator: { enabled: 'never' },
     ...overrides,
   };
   const config = parseConfig(raw);

@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001_initial.js';
+import * as m002 from './002_carrier_keys.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -10,6 +11,7 @@ interface VersionedMigration {
 /** Versioned migrations, applied in name order. Append new ones; never edit a released one. */
 const MIGRATIONS: Record<string, VersionedMigration> = {
   '001_initial': m001,
+  '002_carrier_keys': m002,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {

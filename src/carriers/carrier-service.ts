@@ -1,0 +1,134 @@
+import type { Config } from '../config/schema.js';
+import { Dispatcher } from '../dispatch/dispatcher.js';
+import { StatusRecorder } from '../dispatch/status-recorder.js';
+import type { WorkQueue } from '../dispatch/work-queue.js';
+import { ReceiptMatcher } from '../receipts/receipt-matcher.js';
+import { type RouteConfig, RoutingTable } from '../routing/routes.js';
+import type { Clock } from '../shared/clock.js';
+import { newId } from '../shared/ids.js';
+import type { Logger } from '../shared/logger.js';
+import { CarrierSimulator } from '../simulator/simulator.js';
+import type { Store } from '../store/store.js';
+import { type SmppConnectorConfig, smppConnectorSchema } from './config.js';
+import { SmppConnector } from './smpp-connector.js';
+
+/**
+ * The carrier side, wired: connectors (or the built-in simulator when none is configured), the
+ * routing table, the dispatcher, receipts matching and the ordered outcome recorder.
+ */
+export class CarrierService {
+  readonly connectors = new Map<string, SmppConnector>();
+  readonly dispatcher: Dispatcher;
+  readonly matcher: ReceiptMatcher;
+  readonly recorder: StatusRecorder;
+  simulator: CarrierSimulator | null = null;
+  private readonly routes: RouteConfig[];
+  private inboundCount = 0;
+
+  constructor(
+    private readonly config: Config,
+    store: Store,
+    workQueue: WorkQueue,
+    clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.recorder = new StatusRecorder((units) => workQueue.recordOutcomes(units));
+    this.matcher = new ReceiptMatcher(
+      store.db,
+      (unit) => this.recorder.record(unit),
+      log.child({ role: 'receipts' }),
+      {
+        maxRecent: 500_000,
+        parkMs: 30_000,
+      },
+    );
+    const useSimulator =
+      config.simulator.enabled === 'always' ||
+      (config.simulator.enabled === 'auto' && config.connectors.length === 0);
+    const connectorConfigs: SmppConnectorConfig[] = useSimulator
+      ? [...config.connectors, simulatorConnector(config)]
+      : config.connectors;
+    for (const c of connectorConfigs) {
+      this.connectors.set(
+        c.name,
+        new SmppConnector(
+          c,
+          {
+            onReceipt: (name, receipt) =>
+              this.matcher.handle(name, receipt, this.connectors.get(name)!.config.receipt_id_format),
+            onInbound: async (name, message) => {
+              // Inbound messages (MO) are stored from the campaigns milestone on; for now, counted.
+              this.inboundCount++;
+              this.log.info({ connector: name, to: message.to }, 'inbound message received (not stored yet)');
+            },
+            onStateChange: (name) => this.dispatcher.connectorChanged(name),
+          },
+          clock,
+          log.child({ role: 'connector' }),
+        ),
+      );
+    }
+    this.routes =
+      config.routes.length > 0
+        ? config.routes.map((r) => ({ connectors: [r.connector].flat(), match: r.match }))
+        : [{ connectors: [...this.connectors.keys()] }];
+    this.dispatcher = new Dispatcher(
+      workQueue,
+      this.connectors,
+      new RoutingTable(this.routes),
+      this.recorder,
+      this.matcher,
+      clock,
+      log.child({ role: 'dispatcher' }),
+      {
+        owner: newId('req').replace('req_', 'node_'),
+        leaseMs: config.dispatcher.lease_ms,
+        bufferSeconds: config.dispatcher.buffer_seconds,
+        releaseStaleLeases: store.dialect === 'sqlite',
+      },
+    );
+    this.simulator = useSimulator
+      ? new CarrierSimulator(
+          {
+            host: '127.0.0.1',
+            port: config.simulator.port,
+            receipt_delay_ms: config.simulator.receipt_delay_ms,
+            record_submits: false,
+          },
+          log.child({ role: 'simulator' }),
+        )
+      : null;
+  }
+
+  async start(): Promise<void> {
+    if (this.simulator) {
+      const { port } = await this.simulator.start();
+      const connector = this.connectors.get('simulator')!;
+      (connector.config as { port: number }).port = port;
+      this.log.info({ port }, 'built-in carrier simulator listening (no connector configured)');
+    }
+    for (const c of this.connectors.values()) c.start();
+    await this.dispatcher.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.dispatcher.stop();
+    await Promise.all([...this.connectors.values()].map((c) => c.stop()));
+    this.matcher.stop();
+    await this.simulator?.stop();
+  }
+}
+
+function simulatorConnector(config: Config): SmppConnectorConfig {
+  return smppConnectorSchema.parse({
+    name: 'simulator',
+    host: '127.0.0.1',
+    port: config.simulator.port || 2775,
+    system_id: 'relais',
+    password: 'relais',
+    window: 50,
+    tps: config.simulator.tps,
+    reconnect_min_ms: 100,
+    reconnect_max_ms: 5000,
+  });
+}

@@ -1,0 +1,96 @@
+import { applyStatusChanges, FINAL_STATUSES, type StatusChange, upsertParts } from '../messages/status.js';
+import type { ReceiptState } from '../smpp/receipt.js';
+import type { MessageStatus } from '../store/schema.js';
+import type { Trx } from '../store/store.js';
+
+/** A receipt matched to the part it reports on. */
+export interface ReceiptUpdate {
+  messageId: string;
+  partNo: number;
+  state: ReceiptState;
+  errorCode: string | null;
+}
+
+/** Part status for a receipt state; null for intermediate states (accepted, en route). */
+export function partStatusOf(state: ReceiptState): MessageStatus | null {
+  switch (state) {
+    case 'delivered':
+      return 'delivered';
+    case 'expired':
+      return 'expired';
+    case 'rejected':
+      return 'rejected';
+    case 'undeliverable':
+    case 'deleted':
+    case 'unknown':
+      return 'undelivered';
+    default:
+      return null;
+  }
+}
+
+// When parts end differently, the message takes the most telling failure.
+const FAILURE_RANK: Partial<Record<MessageStatus, number>> = {
+  rejected: 3,
+  expired: 2,
+  undelivered: 1,
+  failed: 1,
+};
+
+/**
+ * Records receipts in the caller's transaction: each part's status, then, for every message whose
+ * parts have all reached a final status, the message's own final status (delivered only when every
+ * part is) — which brings its history entry and webhook through applyStatusChanges.
+ */
+export async function applyReceiptUpdates(trx: Trx, updates: ReceiptUpdate[], now: number): Promise<number> {
+  const final = updates.filter((u) => partStatusOf(u.state) !== null);
+  if (final.length === 0) return 0;
+  await upsertParts(
+    trx,
+    final.map((u) => ({
+      message_id: u.messageId,
+      part_no: u.partNo,
+      connector: null,
+      carrier_id: null,
+      carrier_key: null,
+      status: partStatusOf(u.state)!,
+      // err:000 on a delivered part is "no error", not an error code.
+      error_code: u.state === 'delivered' ? null : u.errorCode,
+      updated_at: now,
+    })),
+  );
+  const ids = [...new Set(final.map((u) => u.messageId))];
+  const changes: StatusChange[] = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const [messages, parts] = await Promise.all([
+      trx.selectFrom('messages').select(['id', 'segments', 'status']).where('id', 'in', chunk).execute(),
+      trx
+        .selectFrom('message_parts')
+        .select(['message_id', 'part_no', 'status', 'error_code'])
+        .where('message_id', 'in', chunk)
+        .execute(),
+    ]);
+    const byMessage = new Map<string, typeof parts>();
+    for (const p of parts) byMessage.set(p.message_id, [...(byMessage.get(p.message_id) ?? []), p]);
+    for (const m of messages) {
+      const mine = byMessage.get(m.id) ?? [];
+      if (FINAL_STATUSES.has(m.status) || mine.length < m.segments) continue;
+      if (!mine.every((p) => FINAL_STATUSES.has(p.status))) continue;
+      const worst = mine.reduce((a, b) =>
+        (FAILURE_RANK[b.status] ?? 0) > (FAILURE_RANK[a.status] ?? 0) ? b : a,
+      );
+      changes.push(
+        worst.status === 'delivered'
+          ? { messageId: m.id, status: 'delivered' }
+          : {
+              messageId: m.id,
+              status: worst.status,
+              errorCode: worst.error_code,
+              errorReason: `the carrier reported part ${worst.part_no} ${worst.status}${worst.error_code ? ` (error ${worst.error_code})` : ''}`,
+            },
+      );
+    }
+  }
+  return applyStatusChanges(trx, changes, now);
+}
