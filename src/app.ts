@@ -82,13 +82,25 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
     async close() {
       // Intake first, then the background roles, then storage: nothing is written after close.
-      await http.close();
-      if (started) {
-        await carriers.stop();
-        await webhooks.stop();
-        await housekeeping.stop();
+      // Each step runs even if one before it failed, so the database is always closed.
+      const steps: (() => Promise<unknown>)[] = [() => http.close()];
+      if (started)
+        steps.push(
+          () => carriers.stop(),
+          () => webhooks.stop(),
+          () => housekeeping.stop(),
+        );
+      steps.push(() => store.close());
+      let failure: unknown = null;
+      for (const step of steps) {
+        try {
+          await step();
+        } catch (err) {
+          logger.error({ err }, 'error while closing');
+          failure ??= err;
+        }
       }
-      await store.close();
+      if (failure) throw failure;
     },
   };
 }

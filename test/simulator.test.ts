@@ -6,9 +6,9 @@ import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeGsm7, decodeUcs2, encodeGsm7 } from '../src/messages/encoding.js';
 import { parseCommand, runSimulatorCommand } from '../src/simulator/cli.js';
+import type { SimulatorOptionsInput } from '../src/simulator/options.js';
 import { startControlServer } from '../src/simulator/server-control.js';
 import { CarrierSimulator } from '../src/simulator/simulator.js';
-import type { SimulatorOptionsInput } from '../src/simulator/options.js';
 import { BindError, type BindMode, bindToSmsc } from '../src/smpp/client.js';
 import { decodePdu } from '../src/smpp/codec.js';
 import { CommandStatus, DataCoding, EsmClass, MessageState, TlvTag } from '../src/smpp/constants.js';
@@ -43,7 +43,9 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((sim) => sim.stop()));
 });
 
-async function startSim(options: SimulatorOptionsInput = {}): Promise<{ sim: CarrierSimulator; port: number }> {
+async function startSim(
+  options: SimulatorOptionsInput = {},
+): Promise<{ sim: CarrierSimulator; port: number }> {
   const sim = new CarrierSimulator({ port: 0, receipt_delay_ms: 20, ...options });
   running.push(sim);
   const { port } = await sim.start();
@@ -175,7 +177,11 @@ describe('submits and receipts', () => {
     const dec = await startSim({ message_id_format: 'decimal' });
     const b = await submit(await bind(dec.port));
     expect(b.messageId).toMatch(/^[0-9]+$/);
-    expect(dec.sim.received[0]).toMatchObject({ messageId: b.messageId, status: 0, text: 'Hello from Relais' });
+    expect(dec.sim.received[0]).toMatchObject({
+      messageId: b.messageId,
+      status: 0,
+      text: 'Hello from Relais',
+    });
   });
 
   it('sends a delivery receipt after receipt_delay_ms, with the Appendix B text and the TLVs', async () => {
@@ -268,7 +274,11 @@ describe('submits and receipts', () => {
     for (const part of parts) {
       const { status } = await submit(
         session,
-        message('', { esmClass: part.esmClass, dataCoding: part.dataCoding, shortMessage: part.shortMessage }),
+        message('', {
+          esmClass: part.esmClass,
+          dataCoding: part.dataCoding,
+          shortMessage: part.shortMessage,
+        }),
       );
       expect(status).toBe(0);
     }
@@ -294,7 +304,12 @@ describe('submits and receipts', () => {
 
   it('is deterministic for a seed', async () => {
     const run = async () => {
-      const { sim, port } = await startSim({ seed: 1234, reject_rate: 0.3, undeliverable_rate: 0.3, receipts: false });
+      const { sim, port } = await startSim({
+        seed: 1234,
+        reject_rate: 0.3,
+        undeliverable_rate: 0.3,
+        receipts: false,
+      });
       const session = await bind(port);
       for (let i = 0; i < 20; i++) await submit(session);
       return sim.received.map((r) => [r.messageId, r.status]);
@@ -310,7 +325,9 @@ describe('failure injection', () => {
     const { sim, port } = await startSim({ reject_rate: 1 });
     const session = await bind(port);
     const results = await Promise.all(Array.from({ length: 10 }, () => submit(session)));
-    expect(results.every((r) => r.status === CommandStatus.ESME_RSUBMITFAIL && r.messageId === '')).toBe(true);
+    expect(results.every((r) => r.status === CommandStatus.ESME_RSUBMITFAIL && r.messageId === '')).toBe(
+      true,
+    );
     expect(sim.stats()).toMatchObject({ submitsRejected: 10, submitsAccepted: 0 });
     expect(sim.received.every((r) => r.messageId === null)).toBe(true);
 
@@ -382,10 +399,11 @@ describe('failure injection', () => {
   });
 
   it('stalls for stall_ms on every Nth submit, answering nothing meanwhile', async () => {
-    const { sim, port } = await startSim({ stall_every_submits: 2, stall_ms: 150, receipts: false });
+    const { sim, port } = await startSim({ stall_every_submits: 3, stall_ms: 150, receipts: false });
     const a = await bind(port);
     const b = await bind(port);
     let t = performance.now();
+    await submit(a);
     await submit(a);
     expect(performance.now() - t).toBeLessThan(100);
 
@@ -398,7 +416,7 @@ describe('failure injection', () => {
     expect(sim.stats().stalls).toBe(1);
 
     t = performance.now();
-    await submit(b); // the 3rd: no stall
+    await submit(b); // the 5th: no stall
     expect(performance.now() - t).toBeLessThan(100);
   });
 
@@ -442,8 +460,11 @@ describe('deliveries to the ESME', () => {
     const session = await bind(port);
     let calls = 0;
     const got = receiveInto(session, () => (calls++ === 0 ? CommandStatus.ESME_RX_T_APPN : 0));
-    expect(await sim.sendMo({ from: '+33612345678', to: '38000', text: 'hi' })).toBe(CommandStatus.ESME_RX_T_APPN);
-    await waitFor(() => got.length === 2);
+    expect(await sim.sendMo({ from: '+33612345678', to: '38000', text: 'hi' })).toBe(
+      CommandStatus.ESME_RX_T_APPN,
+    );
+    await waitFor(() => sim.stats().moAcknowledged === 1);
+    expect(got).toHaveLength(2);
     expect(sim.stats()).toMatchObject({ moSent: 2, moRefused: 1, moAcknowledged: 1, redeliveries: 1 });
   });
 
@@ -505,7 +526,11 @@ describe('robustness', () => {
     unknown.writeUInt32BE(7, 12);
     socket.write(unknown);
     await waitFor(() => received.length === 1);
-    expect(received[0]).toMatchObject({ command: 'generic_nack', sequence: 7, status: CommandStatus.ESME_RINVCMDID });
+    expect(received[0]).toMatchObject({
+      command: 'generic_nack',
+      sequence: 7,
+      status: CommandStatus.ESME_RINVCMDID,
+    });
     socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await closed;
     expect(received[1]).toMatchObject({ command: 'generic_nack', status: CommandStatus.ESME_RINVCMDLEN });
@@ -553,10 +578,16 @@ describe('relais sim', () => {
     const stats = (await (await fetch(`${control}/stats`)).json()) as Record<string, number>;
     expect(stats).toMatchObject({ binds: 1, submitsAccepted: 1 });
 
-    const changed = await fetch(`${control}/options`, { method: 'POST', body: JSON.stringify({ reject_rate: 1 }) });
+    const changed = await fetch(`${control}/options`, {
+      method: 'POST',
+      body: JSON.stringify({ reject_rate: 1 }),
+    });
     expect(changed.status).toBe(200);
     expect((await submit(session)).status).toBe(CommandStatus.ESME_RSUBMITFAIL);
-    const bad = await fetch(`${control}/options`, { method: 'POST', body: JSON.stringify({ reject_rate: 'x' }) });
+    const bad = await fetch(`${control}/options`, {
+      method: 'POST',
+      body: JSON.stringify({ reject_rate: 'x' }),
+    });
     expect(bad.status).toBe(400);
 
     const mo = await fetch(`${control}/mo`, {
@@ -583,9 +614,18 @@ describe('relais sim', () => {
       const code = await runSimulatorCommand(args, { stdout: new PassThrough(), stderr });
       return { code, err };
     };
-    expect(await run(['--reject-rate', 'lots'])).toMatchObject({ code: 2, err: expect.stringContaining('--reject-rate') });
-    expect(await run(['--reject-rate', '3'])).toMatchObject({ code: 2, err: expect.stringContaining('reject_rate') });
-    expect(await run(['--frobnicate'])).toMatchObject({ code: 2, err: expect.stringContaining('frobnicate') });
+    expect(await run(['--reject-rate', 'lots'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--reject-rate'),
+    });
+    expect(await run(['--reject-rate', '3'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('reject_rate'),
+    });
+    expect(await run(['--frobnicate'])).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('frobnicate'),
+    });
     expect(await run(['--port', '70000'])).toMatchObject({ code: 2, err: expect.stringContaining('port') });
   });
 

@@ -13,6 +13,8 @@ import { filesystemOf } from './proc.js';
  */
 export const PG_ADMIN_URL = process.env.RELAIS_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+const STATUS_QUERY = 'select status, count(*) as n from messages group by status order by status';
+
 export interface BenchDatabase {
   kind: 'sqlite' | 'postgres';
   dataDir: string;
@@ -22,8 +24,8 @@ export interface BenchDatabase {
   describe: string;
   /** The storage as the report shows it: filesystem, or server version and durability settings. */
   settings(): Promise<string>;
-  /** Rows per table, read from outside Relais (after it has stopped). */
-  countRows(tables: readonly string[]): Promise<Record<string, number>>;
+  /** Rows of `messages` per status, read from outside Relais (after it has stopped). */
+  messageStatuses(): Promise<Record<string, number>>;
   drop(): Promise<void>;
 }
 
@@ -38,14 +40,11 @@ export function sqliteDatabase(): BenchDatabase {
     async settings() {
       return `a fresh temp dir (${filesystemOf(dataDir)})`;
     },
-    async countRows(tables) {
+    async messageStatuses() {
       const db = new Database(file, { readonly: true, fileMustExist: true });
       try {
-        const counts: Record<string, number> = {};
-        for (const t of tables) {
-          counts[t] = (db.prepare(`select count(*) as n from ${t}`).get() as { n: number }).n;
-        }
-        return counts;
+        const rows = db.prepare(STATUS_QUERY).all() as { status: string; n: number }[];
+        return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
       } finally {
         db.close();
       }
@@ -106,16 +105,12 @@ export async function postgresDatabase(): Promise<BenchDatabase> {
         );
       });
     },
-    async countRows(tables) {
+    async messageStatuses() {
       const client = new pg.Client({ connectionString: databaseUrl });
       await client.connect();
       try {
-        const counts: Record<string, number> = {};
-        for (const t of tables) {
-          const { rows } = await client.query<{ n: string }>(`select count(*) as n from ${t}`);
-          counts[t] = Number(rows[0]!.n);
-        }
-        return counts;
+        const { rows } = await client.query<{ status: string; n: string }>(STATUS_QUERY);
+        return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
       } finally {
         await client.end();
       }

@@ -23,7 +23,6 @@ export class CarrierService {
   readonly recorder: StatusRecorder;
   simulator: CarrierSimulator | null = null;
   private readonly routes: RouteConfig[];
-  private inboundCount = 0;
 
   constructor(
     private readonly config: Config,
@@ -58,7 +57,6 @@ export class CarrierService {
               this.matcher.handle(name, receipt, this.connectors.get(name)!.config.receipt_id_format),
             onInbound: async (name, message) => {
               // Inbound messages (MO) are stored from the campaigns milestone on; for now, counted.
-              this.inboundCount++;
               this.log.info({ connector: name, to: message.to }, 'inbound message received (not stored yet)');
             },
             onStateChange: (name) => this.dispatcher.connectorChanged(name),

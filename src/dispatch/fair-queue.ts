@@ -6,6 +6,8 @@ export interface Schedulable {
   flow: string;
   /** Carrier capacity it uses: its segment count. */
   cost: number;
+  /** Arrival order, set by the queue: a retried item goes back to its place. */
+  seq?: number;
 }
 
 const LANE_ORDER: readonly Lane[] = ['otp', 'transactional', 'bulk'];
@@ -18,6 +20,7 @@ const LANE_ORDER: readonly Lane[] = ['otp', 'transactional', 'bulk'];
 export class FairQueue<T extends Schedulable> {
   private readonly lanes: Map<Lane, LaneQueue<T>>;
   private count = 0;
+  private nextSeq = 0;
 
   /** `quantum`: segments a flow may send per turn. */
   constructor(quantum = 10) {
@@ -33,11 +36,15 @@ export class FairQueue<T extends Schedulable> {
   }
 
   push(item: T): void {
+    item.seq = this.nextSeq++;
     this.lanes.get(item.lane)!.push(item);
     this.count++;
   }
 
-  /** Puts an item back at the head of its flow (a retry keeps its place: no reordering). */
+  /**
+   * Puts a popped item back at the head of its flow, before any item that arrived after it: retries
+   * of several items in flight keep their original order.
+   */
   pushFront(item: T): void {
     this.lanes.get(item.lane)!.pushFront(item);
     this.count++;
@@ -95,10 +102,11 @@ class LaneQueue<T extends Schedulable> {
     if (!flow) {
       this.flows.set(item.flow, { items: [item], head: 0, deficit: 0, credited: false });
       this.active.unshift(item.flow);
-    } else if (flow.head > 0) {
-      flow.items[--flow.head] = item;
     } else {
-      flow.items.unshift(item);
+      let at = flow.head;
+      while (at < flow.items.length && (flow.items[at]!.seq ?? 0) < (item.seq ?? 0)) at++;
+      if (at === flow.head && flow.head > 0) flow.items[--flow.head] = item;
+      else flow.items.splice(at, 0, item);
     }
     this.size++;
   }

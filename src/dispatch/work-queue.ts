@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { applyStatusChanges, FINAL_STATUSES, type StatusChange } from '../messages/status.js';
 import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
@@ -37,6 +37,7 @@ export interface ClaimOptions {
  */
 export class WorkQueue {
   private readonly eventListeners = new Set<() => void>();
+  private lastTenant = '';
 
   constructor(
     private readonly store: Store,
@@ -49,23 +50,34 @@ export class WorkQueue {
     return () => this.eventListeners.delete(listener);
   }
 
+  /**
+   * Leases due work: urgent lanes first, oldest first; then bulk, shared between the tenants that
+   * have some (a tenant with a million queued does not push another's thousand behind it).
+   */
   async claim(options: ClaimOptions): Promise<ClaimedMessage[]> {
     const now = this.clock.now();
-    const maxRank = LANE_RANK[options.upToLane ?? 'bulk'];
-    // A lease, not a lock: if the owner dies, the entry is claimable again once claimed_until passes.
-    const claimed = await this.store.write((trx) =>
-      sql<{ message_id: string }>`
-        update queue set claimed_by = ${options.owner}, claimed_until = ${now + options.leaseMs}
-        where message_id in (
-          select message_id from queue
-          where lane_rank <= ${maxRank} and not_before <= ${now}
-            and (claimed_by is null or claimed_until < ${now})
-          order by lane_rank, message_id
-          limit ${options.limit}
-          ${this.store.skipLocked})
-        returning message_id`.execute(trx),
-    );
-    const ids = claimed.rows.map((r) => r.message_id);
+    const ids = await this.store.write(async (trx) => {
+      const urgent = await this.claimWhere(
+        trx,
+        options,
+        now,
+        sql`lane_rank <= ${Math.min(1, LANE_RANK[options.upToLane ?? 'bulk'])}`,
+        options.limit,
+      );
+      const room = options.limit - urgent.length;
+      if (room <= 0 || (options.upToLane ?? 'bulk') !== 'bulk') return urgent;
+      const tenants = await this.tenantsWithBulk(trx);
+      const share = Math.max(1, Math.ceil(room / Math.max(1, tenants.length)));
+      const bulk: string[] = [];
+      for (const tenant of tenants) {
+        if (bulk.length >= room) break;
+        const limit = Math.min(share, room - bulk.length);
+        bulk.push(
+          ...(await this.claimWhere(trx, options, now, sql`lane_rank = 2 and tenant_id = ${tenant}`, limit)),
+        );
+      }
+      return [...urgent, ...bulk];
+    });
     if (ids.length === 0) return [];
     const rows = await this.store.db
       .selectFrom('queue')
@@ -102,6 +114,51 @@ export class WorkQueue {
       expires_at: r.expires_at,
       attempts: r.attempts,
     }));
+  }
+
+  // A lease, not a lock: if the owner dies, the entry is claimable again once claimed_until passes.
+  private async claimWhere(
+    trx: Trx,
+    options: ClaimOptions,
+    now: number,
+    filter: RawBuilder<unknown>,
+    limit: number,
+  ) {
+    const result = await sql<{ message_id: string }>`
+      update queue set claimed_by = ${options.owner}, claimed_until = ${now + options.leaseMs}
+      where message_id in (
+        select message_id from queue
+        where ${filter} and not_before <= ${now}
+          and (claimed_by is null or claimed_until < ${now})
+        order by lane_rank, message_id
+        limit ${limit}
+        ${this.store.skipLocked})
+      returning message_id`.execute(trx);
+    return result.rows.map((r) => r.message_id);
+  }
+
+  /**
+   * Up to 50 tenants with bulk work, starting after the last one served so that every tenant gets
+   * its turn when there are more. A loose index scan on (lane_rank, tenant_id): one probe per tenant,
+   * not a scan of the whole bulk backlog.
+   */
+  private async tenantsWithBulk(trx: Trx): Promise<string[]> {
+    const scan = (after: string) =>
+      sql<{ tenant_id: string }>`
+        with recursive t(tenant_id) as (
+          select min(tenant_id) from queue where lane_rank = 2 and tenant_id > ${after}
+          union all
+          select (select min(tenant_id) from queue where lane_rank = 2 and tenant_id > t.tenant_id)
+          from t where t.tenant_id is not null
+        )
+        select tenant_id from t where tenant_id is not null limit 50`.execute(trx);
+    let tenants = (await scan(this.lastTenant)).rows.map((r) => r.tenant_id);
+    if (tenants.length < 50 && this.lastTenant !== '') {
+      const wrapped = (await scan('')).rows.map((r) => r.tenant_id).filter((t) => !tenants.includes(t));
+      tenants = [...tenants, ...wrapped].slice(0, 50);
+    }
+    this.lastTenant = tenants.at(-1) ?? '';
+    return tenants;
   }
 
   /** Records status changes of claimed work in one transaction (see recordOutcomes). */

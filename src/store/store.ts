@@ -91,6 +91,9 @@ function openPostgres(url: string, poolSize: number): Store {
         : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
   };
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types });
+  // An idle client losing its connection (server restart, failover) must not crash the process: the
+  // pool drops it and the next query opens a new one.
+  pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
