@@ -23,6 +23,8 @@ export interface DatabaseRun {
 export interface Report {
   date: Date;
   command: string;
+  /** Relais ran with the default configuration's carrier simulator, so dispatch ran during intake. */
+  withDispatch: boolean;
   machine: MachineInfo;
   mix: MixSummary;
   specs: ScenarioSpec[];
@@ -127,10 +129,15 @@ export function renderSection(report: Report): string {
   out.push(
     '- Relais runs as its own process, started as a user would: `node dist/main.js start` with ' +
       '`RELAIS_DATA_DIR`, `DATABASE_URL` (PostgreSQL only), `RELAIS_HTTP_PORT` and `RELAIS_LOG_LEVEL=warn`, ' +
-      'otherwise the default configuration (SQLite in WAL mode with `synchronous = FULL`; a PostgreSQL pool of 10). ' +
-      'So the background roles run meanwhile, as they would for a user: with no connector configured that ' +
-      'includes the dispatcher sending to the built-in carrier simulator (the statuses at the end show how far ' +
-      'it got). The API key comes from `node dist/main.js tenant create --name Bench`.',
+      'otherwise the default configuration (SQLite in WAL mode with `synchronous = FULL`; a PostgreSQL pool of 10)' +
+      (report.withDispatch
+        ? ', so the background roles run meanwhile as they would for a user: with no connector configured that ' +
+          'includes the dispatcher sending to the built-in carrier simulator, in the same process (the statuses ' +
+          'at the end show how far it got). '
+        : ', except that a configuration file (`RELAIS_CONFIG`) sets `simulator.enabled: never`: with no connector ' +
+          'either, the dispatcher has no carrier and sends nothing, so intake alone is measured ' +
+          '(`--with-dispatch` keeps the simulator on). ') +
+      'The API key comes from `node dist/main.js tenant create --name Bench`.',
   );
   for (const run of report.runs) {
     if (run.where) out.push(`- ${DB_NAME[run.kind]} data: ${run.where}`);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +23,10 @@ const USAGE = `usage: npm run bench [-- options]
   --db NAME          sqlite or postgres (repeatable; default both)
   --profile          run Relais under node --cpu-prof and print its hot spots (docs left alone)
   --no-docs          do not rewrite docs/benchmarks.md
+  --with-dispatch    keep the built-in carrier simulator on (the default configuration), so the
+                     dispatcher sends messages to it while they are submitted; by default the
+                     benchmark measures intake alone (a configuration file sets simulator.enabled:
+                     never, and with no connector the dispatcher sends nothing)
   --keep             keep the benchmark databases and data dirs
   --quiet-wait SEC   before each repeat, wait up to this long in all (default 60) for the machine to
                      be idle, so that other work does not count against Relais; 0 to not wait
@@ -81,10 +85,16 @@ async function benchDatabase(
   db: BenchDatabase,
   scenarioSpecs: ScenarioSpec[],
   bodies: Map<string, Buffer[]>,
-  options: { profileDir: string | null; quiet: Quiet },
+  options: { profileDir: string | null; quiet: Quiet; withDispatch: boolean },
 ): Promise<DatabaseRun> {
   const port = await freePort();
-  const env = relaisEnv({ dataDir: db.dataDir, databaseUrl: db.databaseUrl, port });
+  let configFile: string | undefined;
+  if (!options.withDispatch) {
+    // Intake alone: no carrier, so the dispatcher claims nothing (see --with-dispatch).
+    configFile = join(db.dataDir, 'bench-intake.yaml');
+    writeFileSync(configFile, '# written by npm run bench: intake alone\nsimulator:\n  enabled: never\n');
+  }
+  const env = relaisEnv({ dataDir: db.dataDir, databaseUrl: db.databaseUrl, port, configFile });
   const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
   const server = await startRelais(env, port, nodeArgs);
   const kill = () => server.stop('SIGKILL');
@@ -147,6 +157,7 @@ async function main(): Promise<number> {
       profile: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'with-dispatch': { type: 'boolean', default: false },
       'quiet-wait': { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -204,6 +215,7 @@ async function main(): Promise<number> {
       const run = await benchDatabase(db, scenarioSpecs, bodies, {
         profileDir: profileDir && join(profileDir, kind),
         quiet,
+        withDispatch: values['with-dispatch'],
       });
       runs.push(run);
       if (!run.durability?.ok) failed = true;
@@ -219,7 +231,10 @@ async function main(): Promise<number> {
 
   const section = renderSection({
     date,
-    command: `npm run bench${values.quick ? ' -- --quick' : ''}`,
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(
+      ' ',
+    ),
+    withDispatch: values['with-dispatch'],
     machine,
     mix,
     specs: scenarioSpecs,

@@ -17,6 +17,8 @@ export interface RelaisEnv {
   /** Unset for SQLite in the data dir (the default a user gets). */
   databaseUrl?: string;
   port: number;
+  /** A YAML configuration file (RELAIS_CONFIG), for settings the environment does not cover. */
+  configFile?: string;
 }
 
 export interface RelaisProcess {
@@ -44,6 +46,7 @@ export function relaisEnv(opts: RelaisEnv): NodeJS.ProcessEnv {
   env.RELAIS_HTTP_PORT = String(opts.port);
   env.RELAIS_LOG_LEVEL = 'warn';
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
+  if (opts.configFile) env.RELAIS_CONFIG = opts.configFile;
   return env;
 }
 

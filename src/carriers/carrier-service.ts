@@ -83,6 +83,7 @@ export class CarrierService {
         leaseMs: config.dispatcher.lease_ms,
         bufferSeconds: config.dispatcher.buffer_seconds,
         releaseStaleLeases: store.dialect === 'sqlite',
+        maxUnrecorded: config.dispatcher.max_unrecorded,
       },
     );
     this.simulator = useSimulator

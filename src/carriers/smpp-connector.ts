@@ -195,6 +195,7 @@ export class SmppConnector {
           password: this.config.password,
           systemType: this.config.system_type,
           connectTimeoutMs: this.config.connect_timeout_ms,
+          onRequest: (pdu, s) => this.onIncoming(pdu, s),
           session: {
             responseTimeoutMs: this.config.response_timeout_ms,
             enquireLinkIntervalMs: this.config.enquire_link_interval_ms,
@@ -204,7 +205,6 @@ export class SmppConnector {
           await session.unbind(500);
           return;
         }
-        session.onRequest = (pdu, s) => this.onIncoming(pdu, s);
         bind.session = session;
         delay = this.config.reconnect_min_ms;
         this.log.info({ connector: this.name, bind: index, mode: bind.mode }, 'bound');

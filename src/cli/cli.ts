@@ -11,7 +11,8 @@ import { CallbackUrlError, checkCallbackUrl } from '../webhooks/targets.js';
 const USAGE = `usage: relais <command> [options]
 
 commands:
-  start                                  run the platform (API, webhooks, housekeeping)
+  start                                  run the platform (API, carriers, webhooks, housekeeping)
+  sim [--port 2775] …                    run the carrier simulator alone (see docs/simulator.md)
   migrate                                apply database migrations and exit
   tenant create --name NAME [--webhook-url URL]
                                          create a tenant; prints its id, API key and webhook secret (once)
@@ -29,6 +30,8 @@ options:
 class UsageError extends Error {}
 
 export async function runCli(argv: string[]): Promise<number> {
+  // The simulator has its own flags (docs/simulator.md).
+  if (argv[0] === 'sim') return (await import('../simulator/cli.js')).runSimulatorCommand(argv.slice(1));
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

@@ -84,6 +84,11 @@ export const configSchema = z
         lease_ms: z.number().int().min(1000).default(30_000),
         /** Work held in memory per connector, in seconds of its TPS. */
         buffer_seconds: z.number().min(0.05).max(10).default(1),
+        /**
+         * Parts accepted by carriers but not yet recorded, at most; submitting pauses beyond. After a
+         * crash these (plus the submits in flight) are sent again: this bounds the duplicates.
+         */
+        max_unrecorded: z.number().int().min(1).default(200),
       })
       .strict()
       .prefault({}),

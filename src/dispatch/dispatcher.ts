@@ -20,6 +20,12 @@ export interface DispatcherOptions {
   bufferSeconds: number;
   /** Release every lease at start (single-node SQLite installations). */
   releaseStaleLeases: boolean;
+  /**
+   * Parts the carrier accepted whose outcome is not committed yet, at most. Past it, submitting
+   * pauses until the recorder catches up: after a crash these are the parts sent twice, so this caps
+   * the duplicates (with the submits in flight).
+   */
+  maxUnrecorded: number;
 }
 
 interface Job {
@@ -29,6 +35,9 @@ interface Job {
   carrierIds: (string | null)[];
   remaining: number;
   done: boolean;
+  /** Settles when the job's outcome is committed (receipts of its parts wait for it). */
+  recorded: Promise<void>;
+  markRecorded: () => void;
 }
 
 interface PartItem extends Schedulable {
@@ -62,6 +71,7 @@ export class Dispatcher {
   private urgentAgain = false;
   private renewTimer: NodeJS.Timeout | null = null;
   private inFlight = 0;
+  private unrecorded = 0;
   private idleWaiters: (() => void)[] = [];
   private nextReference = Math.floor(Math.random() * 256);
 
@@ -245,6 +255,10 @@ export class Dispatcher {
       shortMessage: p.shortMessage,
       validityPeriod: validity,
     }));
+    let markRecorded = () => {};
+    const recorded = new Promise<void>((resolve) => {
+      markRecorded = resolve;
+    });
     const job: Job = {
       message,
       connector,
@@ -252,6 +266,8 @@ export class Dispatcher {
       carrierIds: parts.map(() => null),
       remaining: parts.length,
       done: false,
+      recorded,
+      markRecorded,
     };
     this.held.set(message.id, job);
     const queue = this.queues.get(connector.name)!;
@@ -263,6 +279,7 @@ export class Dispatcher {
   private pump(connector: SmppConnector): void {
     const queue = this.queues.get(connector.name)!;
     while (queue.size > 0 && this.running) {
+      if (this.unrecorded >= this.options.maxUnrecorded) return; // finish() pumps again once recorded
       const wait = connector.readiness();
       if (wait === null) return; // window full or not bound: a response or a bind calls pump again
       if (wait > 0) {
@@ -303,10 +320,12 @@ export class Dispatcher {
     if (job.done) return;
     const connector = job.connector;
     if (result.ok) {
+      this.unrecorded++;
       job.carrierIds[item.index] = result.carrierId;
       this.matcher.register(connector.name, submitKey(result.carrierId, connector.config.receipt_id_format), {
         messageId: job.message.id,
         partNo: item.index + 1,
+        after: job.recorded,
       });
       if (--job.remaining === 0) {
         this.finish(job, {
@@ -356,7 +375,10 @@ export class Dispatcher {
       return;
     }
     // Still failing: the message goes back to the queue for a later try, while its validity lasts.
+    // Its parts already accepted will be sent again: counted as unrecorded until the requeue commits.
     job.done = true;
+    job.markRecorded();
+    this.unrecorded -= job.carrierIds.filter((c) => c !== null).length;
     this.held.delete(job.message.id);
     void this.workQueue
       .retryLater(this.options.owner, [job.message.id], this.clock.now() + 30_000, true)
@@ -366,9 +388,20 @@ export class Dispatcher {
   /** Records a job's outcome; the lease is dropped only once the outcome is committed. */
   private finish(job: Job, change: StatusChange): void {
     job.done = true;
-    void this.recorder.record({ changes: [change] }).then(
-      () => this.held.delete(job.message.id),
-      (err) => this.log.error({ err, message_id: job.message.id }, 'could not record an outcome'),
-    );
+    const accepted = job.carrierIds.filter((c) => c !== null).length;
+    void this.recorder
+      .record({ changes: [change] })
+      .then(
+        () => this.held.delete(job.message.id),
+        (err) => this.log.error({ err, message_id: job.message.id }, 'could not record an outcome'),
+      )
+      .finally(() => {
+        job.markRecorded();
+        const wasBlocked = this.unrecorded >= this.options.maxUnrecorded;
+        this.unrecorded -= accepted;
+        if (wasBlocked && this.unrecorded < this.options.maxUnrecorded) {
+          for (const c of this.connectors.values()) this.pump(c);
+        }
+      });
   }
 }

@@ -5,9 +5,11 @@ import type { Db } from '../store/store.js';
 import { type ReceiptIdFormat, receiptKeys } from './carrier-keys.js';
 import { partStatusOf } from './receipt-updates.js';
 
-interface PartRef {
+export interface PartRef {
   messageId: string;
   partNo: number;
+  /** Settles once the message's `submitted` change is committed: its receipts are recorded after. */
+  after?: Promise<void>;
 }
 
 interface Parked {
@@ -73,7 +75,12 @@ export class ReceiptMatcher {
   /** Resolves once the receipt is recorded (or given up on): only then is the deliver_sm acknowledged. */
   async handle(connector: string, receipt: DeliveryReceipt, format: ReceiptIdFormat): Promise<void> {
     const keys = receiptKeys(receipt.carrierId, format);
-    const ref = this.fromMemory(connector, keys) ?? (await this.fromDatabase(connector, keys));
+    // Memory is checked again after the database: the submit_sm_resp may have been read in the same
+    // TCP segment as this receipt and registered while the lookup ran.
+    const ref =
+      this.fromMemory(connector, keys) ??
+      (await this.fromDatabase(connector, keys)) ??
+      this.fromMemory(connector, keys);
     if (ref) return this.persist(ref, receipt, connector, keys);
     await new Promise<void>((resolve) => {
       const entry: Parked = {

@@ -1,17 +1,13 @@
 // What the simulator reads from a submit_sm and writes into receipts and MO deliver_sm.
 
 import { decodeGsm7, decodeUcs2 } from '../messages/encoding.js';
-import { DataCoding, EsmClass, MessageState, Npi, Ton } from '../smpp/constants.js';
+import { DataCoding, EsmClass, MessageState, Npi, RegisteredDelivery, Ton } from '../smpp/constants.js';
 import { buildSubmitParts, parseUdh } from '../smpp/long-message.js';
 import { getMessagePayload, getSarInfo, type SubmitSmPdu, tlv } from '../smpp/pdu.js';
 import { formatReceiptText } from '../smpp/receipt.js';
 import type { Outgoing } from '../smpp/session.js';
-
-export interface UdhInfo {
-  reference: number;
-  total: number;
-  seq: number;
-}
+import type { Random } from './random.js';
+import type { SubmitRecord, UdhInfo } from './types.js';
 
 export interface SubmitContent {
   /** The message text decoded per data_coding, without the UDH; binary codings are shown as hex. */
@@ -96,12 +92,84 @@ export interface ReceiptJob {
   text: string;
 }
 
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
 /**
  * The receipt's `text:` field: the first 20 characters, printable ASCII only (others become '?'),
  * since receipts travel as data_coding 0 and readers take them as ASCII/Latin-1.
  */
 export function previewText(text: string): string {
-  return text.slice(0, 20).replace(/[^\x20-\x7e]/g, '?');
+  const head = text.length > 20 ? text.slice(0, 20) : text;
+  return PRINTABLE.test(head) ? head : head.replace(/[^\x20-\x7e]/g, '?');
+}
+
+/** The receipt outcome for a draw in [0, 1). */
+export function finalState(draw: number, undeliverableRate: number, expiredRate: number): FinalState {
+  if (draw < undeliverableRate) return 'undeliverable';
+  return draw < undeliverableRate + expiredRate ? 'expired' : 'delivered';
+}
+
+/** SMPP 3.4 §5.2.17 bits 1-0: 1 always, 2 on failure; 3 (reserved in 3.4) as SMPP 5.0's "on success". */
+export function wantsReceipt(registeredDelivery: number, state: FinalState): boolean {
+  switch (registeredDelivery & RegisteredDelivery.RECEIPT_MASK) {
+    case RegisteredDelivery.RECEIPT_ALWAYS:
+      return true;
+    case RegisteredDelivery.RECEIPT_ON_FAILURE:
+      return state !== 'delivered';
+    case 3:
+      return state === 'delivered';
+    default:
+      return false;
+  }
+}
+
+/** A random start so ids differ between runs (or are fixed by the seed): 10 hex digits for a long while. */
+export function firstMessageId(random: Random): number {
+  return 2 ** 36 + Math.floor(random() * 2 ** 38);
+}
+
+/** What a receipt needs from its submit; `text` is the full message text. */
+export function receiptJob(
+  pdu: SubmitSmPdu,
+  fields: Omit<ReceiptJob, 'submittedAt' | 'source' | 'destination'>,
+): ReceiptJob {
+  return {
+    systemId: fields.systemId,
+    messageId: fields.messageId,
+    textId: fields.textId,
+    state: fields.state,
+    errorCode: fields.errorCode,
+    submittedAt: Date.now(),
+    source: { addr: pdu.sourceAddr, ton: pdu.sourceAddrTon, npi: pdu.sourceAddrNpi },
+    destination: { addr: pdu.destinationAddr, ton: pdu.destAddrTon, npi: pdu.destAddrNpi },
+    text: previewText(fields.text),
+  };
+}
+
+export function submitRecord(
+  at: number,
+  systemId: string,
+  sessionId: number,
+  pdu: SubmitSmPdu,
+  messageId: string | null,
+  status: number | null,
+  content: SubmitContent,
+): SubmitRecord {
+  return {
+    at,
+    systemId,
+    sessionId,
+    sequence: pdu.sequence,
+    messageId,
+    status,
+    source: pdu.sourceAddr,
+    destination: pdu.destinationAddr,
+    dataCoding: pdu.dataCoding,
+    esmClass: pdu.esmClass,
+    registeredDelivery: pdu.registeredDelivery,
+    text: content.text,
+    udh: content.udh,
+  };
 }
 
 /** The deliver_sm of a receipt (SMPP 3.4 Appendix B text plus the §5.3.2 TLVs). */

@@ -118,6 +118,25 @@ export class DeliveryRouter {
     this.send(receiver, item);
   }
 
+  /** Delivers the parts of an MO; resolves with the first non-zero deliver_sm_resp status, or 0. */
+  async deliverMo(
+    parts: Outgoing<'deliver_sm'>[],
+    systemId: string | null,
+    target: Receiver | null,
+  ): Promise<number> {
+    const statuses = await Promise.all(
+      parts.map(
+        (body) =>
+          new Promise<number>((settle, fail) => {
+            const item: DeliveryItem = { kind: 'mo', systemId, body, attempts: 0, settle, fail };
+            if (target) this.sendOn(target, item);
+            else this.enqueue(item);
+          }),
+      ),
+    );
+    return statuses.find((s) => s !== CommandStatus.ESME_ROK) ?? CommandStatus.ESME_ROK;
+  }
+
   /** Sends what the receivers of this system_id (and items for any system_id) have room for. */
   pump(systemId: string | null): void {
     if (this.stopped || this.ctx.held()) return;

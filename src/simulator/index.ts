@@ -1,5 +1,4 @@
 export { runSimulatorCommand, SIM_USAGE, type SimulatorCommandIo } from './cli.js';
-export type { UdhInfo } from './content.js';
 export {
   parseSimulatorOptions,
   type SimulatorOptions,
@@ -15,3 +14,4 @@ export {
   type SubmitRecord,
 } from './simulator.js';
 export type { SimulatorStats } from './stats.js';
+export type { UdhInfo } from './types.js';

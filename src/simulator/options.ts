@@ -95,6 +95,14 @@ export class SimulatorOptionsError extends Error {
   }
 }
 
+/** ESME_ROK, or why a bind is refused: unknown system_id or wrong password (when accounts are set). */
+export function bindStatus(options: SimulatorOptions, systemId: string, password: string): number {
+  if (!options.accounts) return CommandStatus.ESME_ROK;
+  const account = options.accounts.find((a) => a.system_id === systemId);
+  if (!account) return CommandStatus.ESME_RINVSYSID;
+  return account.password === password ? CommandStatus.ESME_ROK : CommandStatus.ESME_RINVPASWD;
+}
+
 /** Validates options; throws SimulatorOptionsError listing every problem. */
 export function parseSimulatorOptions(raw: unknown): SimulatorOptions {
   const result = simulatorOptionsSchema.safeParse(raw ?? {});

@@ -7,7 +7,7 @@
 //   POST /reset              zero the counters and forget recorded submits
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from './listen.js';
 import { SimulatorOptionsError } from './options.js';
 import type { CarrierSimulator, MoInput } from './simulator.js';
 
@@ -43,15 +43,9 @@ export async function startControlServer(
       send(res, status, { error: (err as Error).message });
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => {
-      server.removeListener('error', reject);
-      resolve();
-    });
-  });
+  const port = await listen(server, options.port, options.host ?? '127.0.0.1');
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -3,68 +3,43 @@
 // undeliverable and expired receipts, dropped connections, stalls). Tests, benchmarks and the README's
 // first run send through it over real TCP.
 
-import type { AddressInfo, Server, Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createLogger, type Logger } from '../shared/logger.js';
-import { CommandStatus, RegisteredDelivery } from '../smpp/constants.js';
+import { CommandStatus } from '../smpp/constants.js';
 import { createPdu, type Pdu, type SubmitSmPdu, type SubmitSmRespPdu } from '../smpp/pdu.js';
 import { type BindRequest, createSmscServer } from '../smpp/server.js';
 import type { SmppSession } from '../smpp/session.js';
 import {
   buildMo,
   buildReceipt,
-  type FinalState,
+  finalState,
+  firstMessageId,
   formatMessageId,
-  previewText,
   type ReceiptJob,
   readSubmitContent,
+  receiptJob,
   receiptTextId,
   type SubmitContent,
-  type UdhInfo,
+  submitRecord,
+  wantsReceipt,
 } from './content.js';
 import { type DeliveryItem, DeliveryRouter, type Receiver } from './delivery.js';
-import { parseSimulatorOptions, type SimulatorOptions, type SimulatorOptionsInput } from './options.js';
+import { listen } from './listen.js';
+import {
+  bindStatus,
+  parseSimulatorOptions,
+  type SimulatorOptions,
+  type SimulatorOptionsInput,
+} from './options.js';
 import { createRandom, type Random } from './random.js';
 import { Scheduler } from './scheduler.js';
 import { SlidingWindow } from './sliding-window.js';
+import { Stall } from './stall.js';
 import { emptyStats, type SimulatorStats } from './stats.js';
+import type { BoundSessionInfo, MoInput, SubmitRecord } from './types.js';
 
-/** One submit_sm as the simulator saw it. */
-export interface SubmitRecord {
-  /** performance.now() when it arrived (monotonic ms, comparable within the process). */
-  at: number;
-  systemId: string;
-  sessionId: number;
-  sequence: number;
-  /** The id we assigned, or null if refused (or the connection was dropped on it). */
-  messageId: string | null;
-  /** submit_sm_resp status; null when it was never answered (drop_after_submits). */
-  status: number | null;
-  source: string;
-  destination: string;
-  dataCoding: number;
-  esmClass: number;
-  registeredDelivery: number;
-  /** Decoded text without the UDH. */
-  text: string;
-  udh: UdhInfo | null;
-}
-
-export interface MoInput {
-  from: string;
-  to: string;
-  text: string;
-  /** Receivers of this system_id; default the first bound receiver's. */
-  systemId?: string;
-  /** Send on this receiver/transceiver session (index in bind order among those of the system_id). */
-  sessionIndex?: number;
-}
-
-export interface BoundSessionInfo {
-  id: number;
-  systemId: string;
-  mode: BindRequest['mode'];
-}
+export type { BoundSessionInfo, MoInput, SubmitRecord } from './types.js';
 
 interface Bound extends BoundSessionInfo {
   session: SmppSession;
@@ -93,15 +68,14 @@ export class CarrierSimulator {
   private counters: SimulatorStats = emptyStats();
   private readonly scheduler: Scheduler;
   private readonly router: DeliveryRouter;
+  private readonly stall: Stall;
   private readonly receivedWindow = new SlidingWindow(1000);
   private readonly acceptedWindow = new SlidingWindow(1000);
   private readonly bound = new Set<Bound>();
-  private readonly sockets = new Set<Socket>();
   private server: Server | null = null;
   private nextId: number;
   private sessionSeq = 0;
   private moReference = 0;
-  private stalledUntil = 0;
   private stopped = false;
 
   constructor(options: SimulatorOptionsInput = {}, logger?: Logger) {
@@ -113,12 +87,13 @@ export class CarrierSimulator {
       () => performance.now(),
       (err) => this.logger.error({ err }, 'carrier simulator task failed'),
     );
+    this.stall = new Stall(this.scheduler, () => this.router.pumpAll());
     this.router = new DeliveryRouter({
       options: () => this.options,
       stats: this.counters,
       scheduler: this.scheduler,
       now: () => performance.now(),
-      held: () => this.stalledUntil > performance.now(),
+      held: () => this.stall.active(performance.now()),
     });
   }
 
@@ -133,20 +108,11 @@ export class CarrierSimulator {
       onBound: (session, bind) => this.onBound(session, bind),
     });
     server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-      if (this.stalledUntil > performance.now()) socket.pause();
+      this.stall.track(socket, performance.now());
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
+    const port = await listen(server, this.options.port, this.options.host);
     server.on('error', (err) => this.logger.error({ err }, 'carrier simulator server error'));
-    const port = (server.address() as AddressInfo).port;
     this.logger.debug({ host: this.options.host, port }, 'carrier simulator listening');
     return { port };
   }
@@ -158,7 +124,7 @@ export class CarrierSimulator {
     this.scheduler.clear();
     this.router.stop();
     for (const b of this.bound) b.session.close('simulator stopped');
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.stall.sockets) socket.destroy();
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -214,27 +180,11 @@ export class CarrierSimulator {
       if (!target)
         throw new RangeError(`no receiver session #${input.sessionIndex} for ${systemId ?? 'any'}`);
     }
-    const statuses = await Promise.all(
-      parts.map(
-        (body) =>
-          new Promise<number>((settle, fail) => {
-            const item: DeliveryItem = { kind: 'mo', systemId, body, attempts: 0, settle, fail };
-            if (target) this.router.sendOn(target, item);
-            else this.router.enqueue(item);
-          }),
-      ),
-    );
-    return statuses.find((s) => s !== CommandStatus.ESME_ROK) ?? CommandStatus.ESME_ROK;
+    return this.router.deliverMo(parts, systemId, target);
   }
 
   private authenticate(bind: BindRequest): number {
-    const accounts = this.options.accounts;
-    let status: number = CommandStatus.ESME_ROK;
-    if (accounts) {
-      const account = accounts.find((a) => a.system_id === bind.systemId);
-      if (!account) status = CommandStatus.ESME_RINVSYSID;
-      else if (account.password !== bind.password) status = CommandStatus.ESME_RINVPASWD;
-    }
+    const status = bindStatus(this.options, bind.systemId, bind.password);
     if (status !== CommandStatus.ESME_ROK) {
       this.counters.bindsRefused++;
       this.logger.info({ system_id: bind.systemId, status }, 'carrier simulator refused a bind');
@@ -305,7 +255,7 @@ export class CarrierSimulator {
       this.drop(b, n);
       return;
     }
-    if (o.stall_every_submits > 0 && o.stall_ms > 0 && n % o.stall_every_submits === 0) this.stall(now);
+    if (o.stall_every_submits > 0 && o.stall_ms > 0 && n % o.stall_every_submits === 0) this.startStall(now);
 
     // Three draws per submit whatever the outcome, so a seed gives the same run for the same traffic.
     const rejectDraw = this.random();
@@ -333,12 +283,7 @@ export class CarrierSimulator {
     c.submitsAccepted++;
     const number = this.nextId++;
     const messageId = formatMessageId(number, o.message_id_format);
-    const state: FinalState =
-      outcomeDraw < o.undeliverable_rate
-        ? 'undeliverable'
-        : outcomeDraw < o.undeliverable_rate + o.expired_rate
-          ? 'expired'
-          : 'delivered';
+    const state = finalState(outcomeDraw, o.undeliverable_rate, o.expired_rate);
     const wanted = o.receipts && wantsReceipt(pdu.registeredDelivery, state);
     const content = recording || wanted ? readSubmitContent(pdu) : null;
     if (recording) this.record(now, b, pdu, messageId, CommandStatus.ESME_ROK, content!);
@@ -348,17 +293,14 @@ export class CarrierSimulator {
       return;
     }
 
-    const job: ReceiptJob = {
+    const job = receiptJob(pdu, {
       systemId: b.systemId,
       messageId,
       textId: receiptTextId(number, o.message_id_format, o.receipt_id_format),
       state,
       errorCode: state === 'undeliverable' ? o.undeliverable_error.padStart(3, '0') : '000',
-      submittedAt: Date.now(),
-      source: { addr: pdu.sourceAddr, ton: pdu.sourceAddrTon, npi: pdu.sourceAddrNpi },
-      destination: { addr: pdu.destinationAddr, ton: pdu.destAddrTon, npi: pdu.destAddrNpi },
-      text: previewText(content!.text),
-    };
+      text: content!.text,
+    });
     if (o.receipt_before_response) {
       // Written before the response: on the same connection the ESME reads the receipt first.
       const item: DeliveryItem = {
@@ -380,12 +322,12 @@ export class CarrierSimulator {
   /** Sends (or schedules) a submit_sm_resp; returns when it goes out. */
   private respond(b: Bound, pdu: SubmitSmRespPdu, now: number): number {
     const delay = this.options.submit_response_delay_ms;
-    if (delay === 0 && this.stalledUntil <= now) {
+    if (delay === 0 && !this.stall.active(now)) {
       this.counters.outstanding--;
       b.session.respond(pdu);
       return now;
     }
-    const at = Math.max(now + delay, this.stalledUntil);
+    const at = Math.max(now + delay, this.stall.until);
     this.scheduler.at(at, this.writeResponse, { bound: b, pdu });
     return at;
   }
@@ -412,21 +354,7 @@ export class CarrierSimulator {
     status: number | null,
     content: SubmitContent,
   ): void {
-    const record: SubmitRecord = {
-      at,
-      systemId: b.systemId,
-      sessionId: b.id,
-      sequence: pdu.sequence,
-      messageId,
-      status,
-      source: pdu.sourceAddr,
-      destination: pdu.destinationAddr,
-      dataCoding: pdu.dataCoding,
-      esmClass: pdu.esmClass,
-      registeredDelivery: pdu.registeredDelivery,
-      text: content.text,
-      udh: content.udh,
-    };
+    const record = submitRecord(at, b.systemId, b.id, pdu, messageId, status, content);
     if (this.options.record_submits) this.received.push(record);
     this.onSubmit?.(record);
   }
@@ -441,40 +369,9 @@ export class CarrierSimulator {
   }
 
   /** Answers nothing, reads nothing and sends nothing for stall_ms. */
-  private stall(now: number): void {
-    const until = now + this.options.stall_ms;
-    if (until <= this.stalledUntil) return;
-    this.stalledUntil = until;
+  private startStall(now: number): void {
+    if (!this.stall.start(now, this.options.stall_ms)) return;
     this.counters.stalls++;
     this.logger.info({ stall_ms: this.options.stall_ms }, 'carrier simulator stalling');
-    for (const socket of this.sockets) socket.pause();
-    this.scheduler.hold(until);
-    this.scheduler.at(until, this.endStall, until);
   }
-
-  private readonly endStall = (until: number): void => {
-    if (until !== this.stalledUntil) return; // extended by a later stall, which will end it
-    this.stalledUntil = 0;
-    for (const socket of this.sockets) socket.resume();
-    this.router.pumpAll();
-  };
-}
-
-/** SMPP 3.4 §5.2.17 bits 1-0: 1 always, 2 on failure; 3 (reserved in 3.4) as SMPP 5.0's "on success". */
-function wantsReceipt(registeredDelivery: number, state: FinalState): boolean {
-  switch (registeredDelivery & RegisteredDelivery.RECEIPT_MASK) {
-    case RegisteredDelivery.RECEIPT_ALWAYS:
-      return true;
-    case RegisteredDelivery.RECEIPT_ON_FAILURE:
-      return state !== 'delivered';
-    case 3:
-      return state === 'delivered';
-    default:
-      return false;
-  }
-}
-
-/** A random start so ids differ between runs (or are fixed by the seed): 10 hex digits for a long while. */
-function firstMessageId(random: Random): number {
-  return 2 ** 36 + Math.floor(random() * 2 ** 38);
 }

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { CommandStatus, describeStatus, SMPP_VERSION_34 } from './constants.js';
-import { type SessionOptions, SmppSession } from './session.js';
+import { type RequestHandler, type SessionOptions, SmppSession } from './session.js';
 
 export type BindMode = 'transceiver' | 'transmitter' | 'receiver';
 
@@ -19,6 +19,11 @@ export interface BindOptions {
   addressRange?: string;
   connectTimeoutMs: number;
   session: SessionOptions;
+  /**
+   * Handler for requests from the SMSC (deliver_sm), installed before the bind is sent: carriers flush
+   * queued receipts right after bind_resp, sometimes in the same TCP segment.
+   */
+  onRequest?: RequestHandler;
 }
 
 export class BindError extends Error {
@@ -35,6 +40,7 @@ export class BindError extends Error {
 export async function bindToSmsc(options: BindOptions): Promise<SmppSession> {
   const socket = await connect(options);
   const session = new SmppSession(socket, options.session);
+  if (options.onRequest) session.onRequest = options.onRequest;
   const command = `bind_${options.mode}` as const;
   let resp: Awaited<ReturnType<SmppSession['request']>>;
   try {

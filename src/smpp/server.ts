@@ -44,16 +44,20 @@ export function createSmscServer(options: SmscServerOptions): net.Server {
         systemType: bindPdu.systemType,
       };
       const respCommand = `${bindPdu.command}_resp` as const;
-      void Promise.resolve(options.authenticate(bind)).then((status) => {
-        if (status !== CommandStatus.ESME_ROK) {
-          session.respond(createPdu(respCommand, { sequence: pdu.sequence, status }));
-          setTimeout(() => session.close('bind refused'), 50).unref();
-          return;
-        }
-        bound = true;
-        session.respond(createPdu(respCommand, { sequence: pdu.sequence, systemId: options.systemId }));
-        options.onBound(session, bind);
-      });
+      // A throwing authenticate (sync or async) refuses the bind instead of crashing the process.
+      void Promise.resolve()
+        .then(() => options.authenticate(bind))
+        .catch(() => CommandStatus.ESME_RBINDFAIL)
+        .then((status) => {
+          if (status !== CommandStatus.ESME_ROK) {
+            session.respond(createPdu(respCommand, { sequence: pdu.sequence, status }));
+            setTimeout(() => session.close('bind refused'), 50).unref();
+            return;
+          }
+          bound = true;
+          session.respond(createPdu(respCommand, { sequence: pdu.sequence, systemId: options.systemId }));
+          options.onBound(session, bind);
+        });
     };
   });
 }
