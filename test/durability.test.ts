@@ -63,13 +63,15 @@ describe.each(databaseKinds)('group-committed durability on $name', (kind) => {
     try {
       const found = new Set<string>();
       for (let k = 0; k < acknowledged.length; k += 500) {
+        // Each one is stored, and is either still queued or already went on (the built-in
+        // simulator takes messages as they come).
         const rows = await store.db
           .selectFrom('messages')
-          .innerJoin('queue', 'queue.message_id', 'messages.id')
-          .select('messages.id')
+          .leftJoin('queue', 'queue.message_id', 'messages.id')
+          .select(['messages.id', 'messages.status', 'queue.message_id as queued'])
           .where('messages.id', 'in', acknowledged.slice(k, k + 500))
           .execute();
-        for (const r of rows) found.add(r.id);
+        for (const r of rows) if (r.queued !== null || r.status !== 'accepted') found.add(r.id);
       }
       const lost = acknowledged.filter((id) => !found.has(id));
       expect(acknowledged.length).toBeGreaterThanOrEqual(1500);

@@ -38,7 +38,7 @@ export function sqliteDatabase(): BenchDatabase {
     databaseUrl: undefined,
     describe: file,
     async settings() {
-      return `a fresh temp dir (${filesystemOf(dataDir)})`;
+      return `a fresh temp dir on ${filesystemOf(dataDir)}`;
     },
     async messageStatuses() {
       const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -99,7 +99,7 @@ export async function postgresDatabase(): Promise<BenchDatabase> {
         const show = async (name: string) =>
           ((await c.query(`show ${name}`)).rows[0] as Record<string, string>)[name];
         return (
-          `a fresh database on the local PostgreSQL ${await show('server_version')} ` +
+          `a fresh database on the local PostgreSQL ${(await show('server_version'))?.split(' ')[0]} ` +
           `(fsync ${await show('fsync')}, synchronous_commit ${await show('synchronous_commit')}, ` +
           `shared_buffers ${await show('shared_buffers')})`
         );

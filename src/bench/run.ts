@@ -100,7 +100,6 @@ async function benchDatabase(
   const kill = () => server.stop('SIGKILL');
   onInterrupt.add(kill);
   const scenarios: ScenarioResult[] = [];
-  let stopped: number | string | null = null;
   try {
     const { apiKey } = await createTenant(env, 'Bench');
     log(`${db.kind}: relais pid ${server.pid} on ${server.baseUrl}, data in ${db.describe}`);
@@ -124,7 +123,7 @@ async function benchDatabase(
   }
   // A crash right after the last answer: every acknowledged message must already be committed. With
   // --profile the shutdown is clean instead, so that V8 writes the profile.
-  stopped = await server.stop(options.profileDir ? 'SIGTERM' : 'SIGKILL');
+  const stopped = await server.stop(options.profileDir ? 'SIGTERM' : 'SIGKILL');
   onInterrupt.delete(kill);
   if (options.profileDir && stopped !== 0) {
     log(`${db.kind}: WARNING: relais exited with ${stopped} on SIGTERM (a clean shutdown exits with 0)`);
