@@ -104,6 +104,7 @@ export class ReceiptMatcher {
     // A final receipt ends the part's story: it no longer needs a place in memory.
     if (partStatusOf(receipt.state) !== null)
       for (const key of keys) this.recent.delete(`${connector}\u0000${key}`);
+    await ref.after; // never ahead of the part's own `submitted` change
     await this.record({
       receipts: [
         { messageId: ref.messageId, partNo: ref.partNo, state: receipt.state, errorCode: receipt.errorCode },

@@ -49,7 +49,7 @@ function openSqlite(path: string, config: Config): Store {
   sqlite.pragma(`synchronous = ${config.sqlite.synchronous}`);
   sqlite.pragma(`busy_timeout = ${config.sqlite.busy_timeout_ms}`);
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   // Kysely's SQLite transactions start DEFERRED; a reader that later writes can then fail with
   // SQLITE_BUSY when another process (the CLI) holds the write lock. IMMEDIATE waits busy_timeout.
   const write = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> =>
@@ -107,6 +107,32 @@ function openPostgres(url: string, poolSize: number): Store {
     },
     async close() {
       await db.destroy();
+    },
+  };
+}
+
+/**
+ * Kysely prepares every query anew; with better-sqlite3 that was 8% of the CPU of batch intake
+ * (profiled). The same SQL text maps to the same prepared statement; an LRU keeps the memory bounded
+ * (multi-row inserts of varying sizes produce many distinct texts).
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database, size = 256) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (stmt) {
+        cache.delete(text);
+      } else {
+        stmt = sqlite.prepare(text);
+        if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    },
+    close() {
+      cache.clear();
+      sqlite.close();
     },
   };
 }
