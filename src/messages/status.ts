@@ -1,5 +1,5 @@
 import { newId } from '../shared/ids.js';
-import type { MessageStatus, WebhookEventTable } from '../store/schema.js';
+import type { MessagePartTable, MessageStatus, WebhookEventTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 
 /** Statuses after which nothing more happens to a message. */
@@ -48,16 +48,8 @@ interface MessageState {
   changed: boolean;
 }
 
-export type PartRow = {
-  message_id: string;
-  part_no: number;
-  connector: string | null;
-  carrier_id: string | null;
-  carrier_key: string | null;
-  status: MessageStatus;
-  error_code: string | null;
-  updated_at: number;
-};
+/** A message_parts row, as upserted. */
+export type PartRow = MessagePartTable;
 
 // Keeps every statement under SQLite's 32,766 bound-variable limit with room to spare.
 const CHUNK = 500;

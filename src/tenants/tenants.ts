@@ -1,8 +1,14 @@
 import type { Clock } from '../shared/clock.js';
 import { RelaisError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import type { Store } from '../store/store.js';
-import { generateApiKey, generateWebhookSecret, parseApiKey, secretMatches } from './api-keys.js';
+import type { Store, Trx } from '../store/store.js';
+import {
+  type GeneratedKey,
+  generateApiKey,
+  generateWebhookSecret,
+  parseApiKey,
+  secretMatches,
+} from './api-keys.js';
 
 export interface Tenant {
   id: string;
@@ -52,18 +58,7 @@ export class TenantService {
           created_at: now,
         })
         .execute();
-      await trx
-        .insertInto('api_keys')
-        .values({
-          id: keyId,
-          tenant_id: tenantId,
-          prefix: key.prefix,
-          secret_hash: key.secretHash,
-          name: 'default',
-          created_at: now,
-          revoked_at: null,
-        })
-        .execute();
+      await insertKey(trx, tenantId, keyId, key, 'default', now);
     });
     return { tenant_id: tenantId, name, api_key: key.key, api_key_id: keyId, webhook_secret: webhookSecret };
   }
@@ -96,20 +91,7 @@ export class TenantService {
     const now = this.clock.now();
     const key = generateApiKey();
     const keyId = newId('key', now);
-    await this.store.write((trx) =>
-      trx
-        .insertInto('api_keys')
-        .values({
-          id: keyId,
-          tenant_id: tenantId,
-          prefix: key.prefix,
-          secret_hash: key.secretHash,
-          name: name ?? null,
-          created_at: now,
-          revoked_at: null,
-        })
-        .execute(),
-    );
+    await this.store.write((trx) => insertKey(trx, tenantId, keyId, key, name ?? null, now));
     return { api_key: key.key, api_key_id: keyId };
   }
 
@@ -166,4 +148,26 @@ export class TenantService {
       },
     };
   }
+}
+
+function insertKey(
+  trx: Trx,
+  tenantId: string,
+  keyId: string,
+  key: GeneratedKey,
+  name: string | null,
+  now: number,
+) {
+  return trx
+    .insertInto('api_keys')
+    .values({
+      id: keyId,
+      tenant_id: tenantId,
+      prefix: key.prefix,
+      secret_hash: key.secretHash,
+      name,
+      created_at: now,
+      revoked_at: null,
+    })
+    .execute();
 }
