@@ -253,6 +253,42 @@ describe.each(databaseKinds)('status changes to signed webhooks on $name', (kind
     expect(await t.app.webhooks.deliverDue()).toBe(4);
   });
 
+  it('batches events per endpoint for tenants that opt in, signed over the whole body', async () => {
+    const tenant = await t.tenant('Batcher', hookUrl);
+    const patched = await t.app.http.inject({
+      method: 'PATCH',
+      url: '/v1/account',
+      headers: bearer(tenant.apiKey),
+      payload: { webhook_batch_size: 10 },
+    });
+    expect(patched.json()).toMatchObject({ webhook_batch_size: 10, webhook_url: hookUrl });
+    const ids: string[] = [];
+    for (let i = 0; i < 25; i++) ids.push(await accept(tenant.apiKey, { client_ref: `b${i}` }));
+    await t.app.workQueue.record(ids.map((id) => ({ messageId: id, status: 'delivered' as const })));
+    expect(await t.app.webhooks.deliverDue()).toBe(25);
+    expect(receiver.requests.map((r) => r.headers['relais-batch-size'])).toEqual(['10', '10', '5']);
+    const delivered: string[] = [];
+    for (const r of receiver.requests) {
+      const header = String(r.headers['relais-signature']);
+      expect(verifySignature(tenant.webhookSecret, r.body, header, { nowSeconds: clock.now() / 1000 })).toBe(
+        true,
+      );
+      const body = JSON.parse(r.body);
+      expect(body.type).toBe('batch');
+      for (const e of body.events) {
+        expect(e).toMatchObject({ type: 'message.status', data: { status: 'delivered' } });
+        delivered.push(e.data.id);
+      }
+    }
+    expect(delivered).toEqual(ids);
+    const statuses = await t.app.store.db
+      .selectFrom('webhook_events')
+      .select(['status', 'attempts'])
+      .where('message_id', 'in', ids)
+      .execute();
+    expect(statuses.every((e) => e.status === 'delivered' && e.attempts === 1)).toBe(true);
+  });
+
   it('ignores changes to a message already in a final state', async () => {
     const tenant = await t.tenant('Final', hookUrl);
     const id = await accept(tenant.apiKey);

@@ -193,11 +193,22 @@ export const Account = Type.Object({
   tenant_id: Type.String(),
   name: Type.String(),
   webhook_url: Nullable(Type.String()),
+  webhook_batch_size: Type.Integer(),
   created_at: Type.String(),
 });
 
 export const AccountPatch = Type.Object(
-  { webhook_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))) },
+  {
+    webhook_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+    webhook_batch_size: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 1000,
+        description:
+          '0: one event per request; N ≥ 1: up to N events of one endpoint per request (see docs/webhooks.md)',
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 

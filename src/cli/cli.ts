@@ -14,7 +14,7 @@ commands:
   start                                  run the platform (API, carriers, webhooks, housekeeping)
   sim [--port 2775] …                    run the carrier simulator alone (see docs/simulator.md)
   migrate                                apply database migrations and exit
-  tenant create --name NAME [--webhook-url URL]
+  tenant create --name NAME [--webhook-url URL] [--webhook-batch N]
                                          create a tenant; prints its id, API key and webhook secret (once)
   tenant list                            list tenants
   key create --tenant ID [--name NAME]   create another API key for a tenant (printed once)
@@ -80,6 +80,7 @@ function parse(argv: string[]) {
       tenant: { type: 'string' },
       key: { type: 'string' },
       'webhook-url': { type: 'string' },
+      'webhook-batch': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -115,7 +116,11 @@ async function dispatch(positionals: string[], values: Values, config: Config): 
             throw err;
           }
         }
-        print(await tenants.create({ name, webhookUrl: webhookUrl ?? null }));
+        const batch = values['webhook-batch'] === undefined ? 0 : Number(values['webhook-batch']);
+        if (!Number.isInteger(batch) || batch < 0 || batch > 1000) {
+          throw new UsageError('--webhook-batch takes a whole number from 0 to 1000');
+        }
+        print(await tenants.create({ name, webhookUrl: webhookUrl ?? null, webhookBatchSize: batch }));
       });
     case 'tenant list':
       return withTenants(config, async (tenants) => print(await tenants.list()));

@@ -22,6 +22,8 @@ export interface TenantTable {
   status: 'active' | 'suspended';
   webhook_url: string | null;
   webhook_secret: string;
+  /** 0: one event per request; N > 1: up to N events of one endpoint per request. */
+  webhook_batch_size: number;
   created_at: number;
 }
 

@@ -15,6 +15,7 @@ export interface Tenant {
   name: string;
   status: 'active' | 'suspended';
   webhook_url: string | null;
+  webhook_batch_size: number;
   created_at: number;
 }
 
@@ -38,7 +39,11 @@ export class TenantService {
     private readonly clock: Clock,
   ) {}
 
-  async create(input: { name: string; webhookUrl?: string | null }): Promise<CreatedTenant> {
+  async create(input: {
+    name: string;
+    webhookUrl?: string | null;
+    webhookBatchSize?: number;
+  }): Promise<CreatedTenant> {
     const name = input.name.trim();
     if (!name) throw new RelaisError('invalid_field', 'tenant name must not be empty', 'name');
     const now = this.clock.now();
@@ -55,6 +60,7 @@ export class TenantService {
           status: 'active',
           webhook_url: input.webhookUrl ?? null,
           webhook_secret: webhookSecret,
+          webhook_batch_size: input.webhookBatchSize ?? 0,
           created_at: now,
         })
         .execute();
@@ -66,7 +72,7 @@ export class TenantService {
   async get(tenantId: string): Promise<Tenant | undefined> {
     return this.store.db
       .selectFrom('tenants')
-      .select(['id', 'name', 'status', 'webhook_url', 'created_at'])
+      .select(['id', 'name', 'status', 'webhook_url', 'webhook_batch_size', 'created_at'])
       .where('id', '=', tenantId)
       .executeTakeFirst();
   }
@@ -74,15 +80,20 @@ export class TenantService {
   async list(): Promise<Tenant[]> {
     return this.store.db
       .selectFrom('tenants')
-      .select(['id', 'name', 'status', 'webhook_url', 'created_at'])
+      .select(['id', 'name', 'status', 'webhook_url', 'webhook_batch_size', 'created_at'])
       .orderBy('id')
       .execute();
   }
 
-  async setWebhookUrl(tenantId: string, url: string | null): Promise<void> {
-    await this.store.write((trx) =>
-      trx.updateTable('tenants').set({ webhook_url: url }).where('id', '=', tenantId).execute(),
-    );
+  async updateWebhooks(
+    tenantId: string,
+    changes: { url?: string | null; batchSize?: number },
+  ): Promise<void> {
+    const set: { webhook_url?: string | null; webhook_batch_size?: number } = {};
+    if (changes.url !== undefined) set.webhook_url = changes.url;
+    if (changes.batchSize !== undefined) set.webhook_batch_size = changes.batchSize;
+    if (Object.keys(set).length === 0) return;
+    await this.store.write((trx) => trx.updateTable('tenants').set(set).where('id', '=', tenantId).execute());
   }
 
   async createKey(tenantId: string, name?: string): Promise<{ api_key: string; api_key_id: string }> {
@@ -131,6 +142,7 @@ export class TenantService {
         'tenants.name',
         'tenants.status',
         'tenants.webhook_url',
+        'tenants.webhook_batch_size',
         'tenants.created_at',
       ])
       .where('api_keys.prefix', '=', parsed.prefix)
@@ -144,6 +156,7 @@ export class TenantService {
         name: row.name,
         status: row.status,
         webhook_url: row.webhook_url,
+        webhook_batch_size: row.webhook_batch_size,
         created_at: row.created_at,
       },
     };

@@ -9,6 +9,7 @@ export interface DueEvent {
   attempts: number;
   created_at: number;
   webhook_secret: string;
+  webhook_batch_size: number;
 }
 
 export interface AttemptRecord {
@@ -54,6 +55,7 @@ export class WebhookOutbox {
         'webhook_events.attempts',
         'webhook_events.created_at',
         'tenants.webhook_secret',
+        'tenants.webhook_batch_size',
       ])
       .where('webhook_events.id', 'in', ids)
       .orderBy('webhook_events.id')
@@ -64,32 +66,49 @@ export class WebhookOutbox {
   async recordAttempts(records: AttemptRecord[]): Promise<void> {
     if (records.length === 0) return;
     await this.store.write(async (trx) => {
-      await trx
-        .insertInto('webhook_attempts')
-        .values(
-          records.map((r) => ({
-            event_id: r.eventId,
-            attempted_at: r.attemptedAt,
-            duration_ms: Math.round(r.durationMs),
-            status_code: r.statusCode,
-            error: r.error,
-          })),
-        )
-        .execute();
-      for (const r of records) {
+      for (let i = 0; i < records.length; i += 500) {
         await trx
-          .updateTable('webhook_events')
-          .set((eb) => ({
-            attempts: eb('attempts', '+', 1),
-            status: r.outcome.status,
-            next_attempt_at: r.outcome.status === 'pending' ? r.outcome.nextAttemptAt : r.attemptedAt,
-            last_error:
-              r.error ??
-              (r.statusCode !== null && r.outcome.status !== 'delivered' ? `HTTP ${r.statusCode}` : null),
-            delivered_at: r.outcome.status === 'delivered' ? r.attemptedAt : null,
-          }))
-          .where('id', '=', r.eventId)
+          .insertInto('webhook_attempts')
+          .values(
+            records.slice(i, i + 500).map((r) => ({
+              event_id: r.eventId,
+              attempted_at: r.attemptedAt,
+              duration_ms: Math.round(r.durationMs),
+              status_code: r.statusCode,
+              error: r.error,
+            })),
+          )
           .execute();
+      }
+      // One UPDATE per distinct outcome: a batch delivery gives hundreds of events the same one.
+      const groups = new Map<string, AttemptRecord[]>();
+      for (const r of records) {
+        const key = JSON.stringify([r.outcome, r.attemptedAt, r.error, r.statusCode]);
+        const group = groups.get(key);
+        if (group) group.push(r);
+        else groups.set(key, [r]);
+      }
+      for (const group of groups.values()) {
+        const r = group[0]!;
+        for (let i = 0; i < group.length; i += 500) {
+          await trx
+            .updateTable('webhook_events')
+            .set((eb) => ({
+              attempts: eb('attempts', '+', 1),
+              status: r.outcome.status,
+              next_attempt_at: r.outcome.status === 'pending' ? r.outcome.nextAttemptAt : r.attemptedAt,
+              last_error:
+                r.error ??
+                (r.statusCode !== null && r.outcome.status !== 'delivered' ? `HTTP ${r.statusCode}` : null),
+              delivered_at: r.outcome.status === 'delivered' ? r.attemptedAt : null,
+            }))
+            .where(
+              'id',
+              'in',
+              group.slice(i, i + 500).map((g) => g.eventId),
+            )
+            .execute();
+        }
       }
     });
   }

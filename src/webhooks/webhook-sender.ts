@@ -21,6 +21,8 @@ export class WebhookSender {
   private wake: (() => void) | null = null;
   private pendingWake = false;
   private inFlight = new Set<Promise<void>>();
+  /** Deliveries grouped from leased events, waiting for a free slot. */
+  private waiting: DueEvent[][] = [];
   private unrecorded: AttemptRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
 
@@ -55,10 +57,19 @@ export class WebhookSender {
 
   /** One synchronous pass, for tests and tools: deliver what is due now, record it, return the count. */
   async deliverDue(): Promise<number> {
-    const events = await this.outbox.claimDue(this.clock.now(), this.config.concurrency, this.leaseMs());
-    const records = await Promise.all(events.map((e) => this.attempt(e)));
-    await this.outbox.recordAttempts(records);
+    const events = await this.outbox.claimDue(
+      this.clock.now(),
+      this.claimSize(this.config.concurrency),
+      this.leaseMs(),
+    );
+    const records = await Promise.all(groupDeliveries(events).map((d) => this.attempt(d)));
+    await this.outbox.recordAttempts(records.flat());
     return events.length;
+  }
+
+  /** Claims enough events to fill `slots` deliveries when tenants batch (up to MAX_CLAIM_PER_SLOT each). */
+  private claimSize(slots: number): number {
+    return slots * MAX_CLAIM_PER_SLOT;
   }
 
   // The lease must outlast one delivery at its timeout plus the time to record it.
@@ -70,37 +81,46 @@ export class WebhookSender {
     while (this.running) {
       this.pendingWake = false;
       const free = this.config.concurrency - this.inFlight.size;
-      const claimed = free > 0 ? await this.fill(free) : 0;
+      const claimedAll = free > 0 ? await this.fill(free) : false;
       if (!this.running) break;
-      // Every free slot taken means more may be due: go on as soon as a slot is free.
-      const mayHaveMore = free > 0 && claimed === free;
-      if ((mayHaveMore || this.pendingWake) && this.inFlight.size < this.config.concurrency) continue;
+      // A full claim means more may be due: go on as soon as a slot is free.
+      if ((claimedAll || this.pendingWake) && this.inFlight.size < this.config.concurrency) continue;
       await this.sleep();
     }
   }
 
-  private async fill(free: number): Promise<number> {
-    try {
-      const events = await this.outbox.claimDue(this.clock.now(), free, this.leaseMs());
-      for (const event of events) this.launch(event);
-      return events.length;
-    } catch (err) {
-      this.log.error({ err }, 'webhook sender could not lease events');
-      return 0;
+  /**
+   * Starts up to `free` deliveries: those already grouped and waiting first, then newly leased events.
+   * Returns true when the claim came back full (more may be due).
+   */
+  private async fill(free: number): Promise<boolean> {
+    let full = false;
+    if (this.waiting.length === 0) {
+      try {
+        const limit = this.claimSize(free);
+        const events = await this.outbox.claimDue(this.clock.now(), limit, this.leaseMs());
+        this.waiting.push(...groupDeliveries(events));
+        full = events.length === limit;
+      } catch (err) {
+        this.log.error({ err }, 'webhook sender could not lease events');
+      }
     }
+    while (this.waiting.length > 0 && this.inFlight.size < this.config.concurrency)
+      this.launch(this.waiting.shift()!);
+    return full || this.waiting.length > 0;
   }
 
-  private launch(event: DueEvent): void {
-    const delivery: Promise<void> = this.attempt(event)
-      .then((record) => {
-        this.unrecorded.push(record);
+  private launch(delivery: DueEvent[]): void {
+    const running: Promise<void> = this.attempt(delivery)
+      .then((records) => {
+        this.unrecorded.push(...records);
         this.recording = this.recording.then(() => this.flushRecords());
       })
       .finally(() => {
-        this.inFlight.delete(delivery);
+        this.inFlight.delete(running);
         this.wake?.();
       });
-    this.inFlight.add(delivery);
+    this.inFlight.add(running);
   }
 
   /** Attempts finished since the last flush are recorded together, in one transaction. */
@@ -129,45 +149,84 @@ export class WebhookSender {
     });
   }
 
-  private async attempt(event: DueEvent): Promise<AttemptRecord> {
+  /** One HTTP request: a single event, or a batch of one tenant's events for one URL. */
+  private async attempt(events: DueEvent[]): Promise<AttemptRecord[]> {
+    const first = events[0]!;
     const attemptedAt = this.clock.now();
-    const signature = signPayload(event.webhook_secret, event.payload, Math.floor(attemptedAt / 1000));
+    // Stored payloads are JSON texts: a batch body is assembled without parsing them again.
+    const batched = first.webhook_batch_size > 0;
+    const body = batched
+      ? `{"type":"batch","events":[${events.map((e) => e.payload).join(',')}]}`
+      : first.payload;
+    const signature = signPayload(first.webhook_secret, body, Math.floor(attemptedAt / 1000));
+    const headers: Record<string, string> = { [SIGNATURE_HEADER]: signature };
+    if (batched) headers['Relais-Batch-Size'] = String(events.length);
+    else headers['Relais-Event-Id'] = first.id;
     const result = await deliverWebhook({
-      url: event.url,
-      body: event.payload,
-      headers: { [SIGNATURE_HEADER]: signature, 'Relais-Event-Id': event.id },
+      url: first.url,
+      body,
+      headers,
       timeoutMs: this.config.timeout_ms,
       allowPrivateTargets: this.config.allow_private_targets,
     });
-    const attempt = event.attempts + 1;
-    let outcome: AttemptRecord['outcome'];
-    if (result.ok) {
-      outcome = { status: 'delivered' };
-    } else if (
-      !result.retryable ||
-      shouldGiveUp(event.created_at, attemptedAt, this.config.retry_for_hours * 3600_000)
-    ) {
-      outcome = { status: 'failed' };
-      this.log.warn(
-        {
-          event_id: event.id,
-          tenant_id: event.tenant_id,
-          attempts: attempt,
-          status_code: result.statusCode,
-          error: result.error,
-        },
-        'webhook delivery failed for good',
-      );
-    } else {
-      outcome = { status: 'pending', nextAttemptAt: attemptedAt + nextRetryDelayMs(attempt) };
-    }
-    return {
-      eventId: event.id,
-      attemptedAt,
-      durationMs: result.durationMs,
-      statusCode: result.statusCode,
-      error: result.error,
-      outcome,
-    };
+    return events.map((event) => {
+      const attempt = event.attempts + 1;
+      let outcome: AttemptRecord['outcome'];
+      if (result.ok) {
+        outcome = { status: 'delivered' };
+      } else if (
+        !result.retryable ||
+        shouldGiveUp(event.created_at, attemptedAt, this.config.retry_for_hours * 3600_000)
+      ) {
+        outcome = { status: 'failed' };
+        this.log.warn(
+          {
+            event_id: event.id,
+            tenant_id: event.tenant_id,
+            attempts: attempt,
+            status_code: result.statusCode,
+            error: result.error,
+          },
+          'webhook delivery failed for good',
+        );
+      } else {
+        outcome = { status: 'pending', nextAttemptAt: attemptedAt + nextRetryDelayMs(attempt) };
+      }
+      return {
+        eventId: event.id,
+        attemptedAt,
+        durationMs: result.durationMs,
+        statusCode: result.statusCode,
+        error: result.error,
+        outcome,
+      };
+    });
   }
+}
+
+/** Events claimed per free delivery slot: a batch fills up to this many (tenants' sizes are capped). */
+const MAX_CLAIM_PER_SLOT = 50;
+
+/**
+ * Groups leased events into HTTP requests: events of tenants that opted in to batching go together
+ * per (tenant, URL), up to the tenant's batch size, in event order; every other event alone.
+ */
+export function groupDeliveries(events: DueEvent[]): DueEvent[][] {
+  const deliveries: DueEvent[][] = [];
+  const open = new Map<string, DueEvent[]>();
+  for (const event of events) {
+    if (event.webhook_batch_size <= 0) {
+      deliveries.push([event]);
+      continue;
+    }
+    const key = `${event.tenant_id}\u0000${event.url}`;
+    let group = open.get(key);
+    if (!group || group.length >= event.webhook_batch_size) {
+      group = [];
+      open.set(key, group);
+      deliveries.push(group);
+    }
+    group.push(event);
+  }
+  return deliveries;
 }
