@@ -216,6 +216,15 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     expect(rig.t.app.carriers.matcher.unmatched).toBe(0);
   });
 
+  it('works with separate transmitter and receiver binds', async () => {
+    rig = await startCarrierRig(kind, {}, { bind_mode: 'transmitter_receiver', binds: 1 });
+    const tenant = await rig.t.tenant();
+    await waitBound(rig);
+    const ids = [await rig.send(tenant.apiKey), await rig.send(tenant.apiKey)];
+    await rig.waitForStatus(ids, ['delivered']);
+    expect(rig.sim.sessions().map((s) => s.mode).sort()).toEqual(['receiver', 'transmitter']);
+  });
+
   it('sends urgent lanes before a bulk backlog, and shares bulk fairly between tenants', async () => {
     rig = await startCarrierRig(kind, {}, { tps: 50, window: 2 });
     const big = await rig.t.tenant('Big');
