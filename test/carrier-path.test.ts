@@ -222,7 +222,12 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     await waitBound(rig);
     const ids = [await rig.send(tenant.apiKey), await rig.send(tenant.apiKey)];
     await rig.waitForStatus(ids, ['delivered']);
-    expect(rig.sim.sessions().map((s) => s.mode).sort()).toEqual(['receiver', 'transmitter']);
+    expect(
+      rig.sim
+        .sessions()
+        .map((s) => s.mode)
+        .sort(),
+    ).toEqual(['receiver', 'transmitter']);
   });
 
   it('sends urgent lanes before a bulk backlog, and shares bulk fairly between tenants', async () => {
