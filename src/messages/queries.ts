@@ -97,7 +97,16 @@ export async function getMessage(db: Db, tenantId: string, id: string): Promise<
   ]);
   return {
     ...toView(row),
-    history: history.map((h) => ({ ...h, at: iso(h.at) })),
+    // The first status is the row's creation (see messages/writer.ts), the rest are recorded changes.
+    history: [
+      {
+        status: row.send_at === null ? 'accepted' : 'scheduled',
+        at: iso(row.created_at),
+        error_code: null,
+        detail: null,
+      },
+      ...history.map((h) => ({ ...h, at: iso(h.at) })),
+    ],
     parts,
   };
 }
