@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RelaisError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
 import type { Tenant, TenantService } from '../tenants/tenants.js';
 import { sendProblem } from './problems.js';
 
@@ -32,7 +33,8 @@ export function requireApiKey(app: FastifyInstance, tenants: TenantService): voi
     }
     request.tenant = auth.tenant;
     request.apiKeyId = auth.keyId;
-    request.log = request.log.child({ tenant_id: auth.tenant.id });
+    // setBindings, not child(): a child logger per request cost ~3% of single-request CPU.
+    (request.log as Logger).setBindings({ tenant_id: auth.tenant.id });
   });
 }
 

@@ -43,7 +43,7 @@ const USAGE = `usage: npm run bench:e2e [-- options]
                      batched / single: throughput with webhooks batched by 100 / one event per request
   --messages N       messages per throughput run (a multiple of 1,000; default 200,000)
   --budget SEC       stop a throughput run unfinished after this long and report the rate reached
-                     (default 150; 60 with --quick)
+                     (default 120; 60 with --quick)
   --profile          run Relais under node --cpu-prof in the throughput runs and print its hot spots
                      (docs left alone)
   --no-docs          do not rewrite docs/benchmarks.md
@@ -104,7 +104,7 @@ async function main(): Promise<number> {
   if (!Number.isInteger(messages) || messages <= 0 || messages % 1000 !== 0) {
     return usage('--messages must be a positive multiple of 1,000');
   }
-  const budgetSeconds = values.budget ? Number(values.budget) : quick ? 60 : 150;
+  const budgetSeconds = values.budget ? Number(values.budget) : quick ? 60 : 120;
   if (!Number.isFinite(budgetSeconds) || budgetSeconds <= 0) return usage('--budget expects seconds');
   const quietWait = Number(values['quiet-wait']);
   if (!Number.isFinite(quietWait) || quietWait < 0) return usage('--quiet-wait expects seconds');

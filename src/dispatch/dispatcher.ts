@@ -72,6 +72,8 @@ export class Dispatcher {
   private renewTimer: NodeJS.Timeout | null = null;
   private inFlight = 0;
   private unrecorded = 0;
+  /** Outcome commits in progress (awaited at stop). */
+  private readonly recording = new Set<Promise<unknown>>();
   private idleWaiters: (() => void)[] = [];
   private nextReference = Math.floor(Math.random() * 256);
 
@@ -116,6 +118,9 @@ export class Dispatcher {
     for (const t of this.timers.values()) clearTimeout(t);
     for (const q of this.queues.values()) q.drain();
     if (this.inFlight > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    // Outcomes still being committed touch the same queue rows: releasing before they are done
+    // deadlocked on PostgreSQL (seen once under load).
+    await Promise.allSettled(this.recording);
     await this.workQueue.releaseAll(this.options.owner);
   }
 
@@ -148,7 +153,8 @@ export class Dispatcher {
     this.urgentClaim = (async () => {
       do {
         this.urgentAgain = false;
-        await this.claim(500, 'transactional');
+        const room = this.wanted(true);
+        if (room > 0) await this.claim(Math.min(500, room), 'transactional');
       } while (this.urgentAgain && this.running);
     })()
       .catch((err) => this.log.error({ err }, 'urgent claim failed'))
@@ -184,7 +190,12 @@ export class Dispatcher {
   }
 
   /** Parts to claim so each bound connector holds `bufferSeconds` of its TPS. */
-  private wanted(): number {
+  /**
+   * Parts to claim so each bound connector holds `bufferSeconds` of its TPS in memory. For urgent
+   * claims only urgent parts count: a full bulk buffer never keeps an otp in the database, but a
+   * flood of urgent traffic is not all pulled into memory either.
+   */
+  private wanted(urgentOnly = false): number {
     let want = 0;
     for (const [name, c] of this.connectors) {
       if (c.boundTransmitters === 0) continue;
@@ -192,7 +203,9 @@ export class Dispatcher {
         c.config.window * c.config.binds * 2,
         Math.ceil(c.currentTps * this.options.bufferSeconds),
       );
-      want += Math.max(0, target - this.queues.get(name)!.size);
+      const queue = this.queues.get(name)!;
+      const held = urgentOnly ? queue.sizeOf('otp') + queue.sizeOf('transactional') : queue.size;
+      want += Math.max(0, target - held);
     }
     return Math.min(want, 5000);
   }
@@ -389,7 +402,7 @@ export class Dispatcher {
   private finish(job: Job, change: StatusChange): void {
     job.done = true;
     const accepted = job.carrierIds.filter((c) => c !== null).length;
-    void this.recorder
+    const recording: Promise<unknown> = this.recorder
       .record({ changes: [change] })
       .then(
         () => this.held.delete(job.message.id),
@@ -402,6 +415,8 @@ export class Dispatcher {
         if (wasBlocked && this.unrecorded < this.options.maxUnrecorded) {
           for (const c of this.connectors.values()) this.pump(c);
         }
+        this.recording.delete(recording);
       });
+    this.recording.add(recording);
   }
 }

@@ -1,11 +1,27 @@
+import { randomFillSync } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
+
+/**
+ * ulid's default source makes one crypto call per random character: 47–57 µs per id (profiled, 7–10%
+ * of the CPU of single-message intake). The same crypto bytes, drawn from a 4 KiB buffer refilled
+ * when empty, cost under 1 µs.
+ */
+const pool = new Uint32Array(1024);
+let poolIndex = pool.length;
+function bufferedRandom(): number {
+  if (poolIndex === pool.length) {
+    randomFillSync(pool);
+    poolIndex = 0;
+  }
+  return pool[poolIndex++]! / 0x1_0000_0000;
+}
 
 /**
  * Identifiers are prefixed ULIDs: time-ordered (history can be partitioned by day and paged by id),
  * sortable as text in both databases, and self-describing in logs (`msg_…`, `evt_…`).
  * monotonicFactory keeps ids strictly increasing within a millisecond in this process.
  */
-const nextUlid = monotonicFactory();
+const nextUlid = monotonicFactory(bufferedRandom);
 
 export type IdPrefix = 'msg' | 'evt' | 'ten' | 'key' | 'req';
 
