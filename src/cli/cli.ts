@@ -20,6 +20,8 @@ commands:
   key create --tenant ID [--name NAME]   create another API key for a tenant (printed once)
   key list --tenant ID                   list a tenant's keys (prefixes only)
   key revoke --key KEY_ID                revoke an API key at once
+  backup --to DIR                        consistent online backup of the database (while it runs)
+  restore --from FILE                    restore a backup into the configured database (Relais stopped)
 
 options:
   --config FILE                          YAML configuration (or RELAIS_CONFIG); see docs/configuration.md
@@ -79,6 +81,8 @@ function parse(argv: string[]) {
       name: { type: 'string' },
       tenant: { type: 'string' },
       key: { type: 'string' },
+      to: { type: 'string' },
+      from: { type: 'string' },
       'webhook-url': { type: 'string' },
       'webhook-batch': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -138,6 +142,16 @@ async function dispatch(positionals: string[], values: Values, config: Config): 
         if (!(await tenants.revokeKey(keyId))) throw new RelaisError('not_found', `no active key ${keyId}`);
         print({ revoked: keyId });
       });
+    case 'backup': {
+      const { backupDatabase } = await import('../backup/backup.js');
+      print(await backupDatabase(config, required(values.to, '--to')));
+      return 0;
+    }
+    case 'restore': {
+      const { restoreDatabase } = await import('../backup/backup.js');
+      print(await restoreDatabase(config, required(values.from, '--from')));
+      return 0;
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -42,6 +42,25 @@ export function runCli(
   }
 }
 
+/** Runs the built CLI without blocking this process (so load generated here keeps flowing). */
+export function runCliAsync(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ stdout: string; stderr: string; status: number }> {
+  return new Promise((resolve) => {
+    const child = spawn('node', [MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('exit', (code) => resolve({ stdout, stderr, status: code ?? 1 }));
+  });
+}
+
 export interface ServerProcess {
   child: ChildProcess;
   baseUrl: string;
