@@ -58,4 +58,19 @@ describe('GroupCommitter', () => {
     await Promise.all([first, later]);
     expect(batches).toEqual([[1], [2, 3, 4]]);
   });
+
+  it('caps a transaction by weight, taking at least one unit however heavy', async () => {
+    const batches: number[][] = [];
+    const committer = new GroupCommitter<number, number>({
+      async writeBatch(units) {
+        batches.push(units);
+        return units;
+      },
+      maxBatch: 1000,
+      weight: (u) => u,
+      concurrency: 1,
+    });
+    await Promise.all([600, 300, 200, 5000, 1].map((u) => committer.submit(u)));
+    expect(batches).toEqual([[600, 300], [200], [5000], [1]]);
+  });
 });

@@ -207,7 +207,8 @@ export class Dispatcher {
       const held = urgentOnly ? queue.sizeOf('otp') + queue.sizeOf('transactional') : queue.size;
       want += Math.max(0, target - held);
     }
-    return Math.min(want, 5000);
+    // Claimed in chunks: one long claim transaction would hold up an urgent claim behind it.
+    return Math.min(want, 1000);
   }
 
   private async claim(limit: number, upToLane: 'transactional' | 'bulk'): Promise<number> {

@@ -19,7 +19,8 @@ export class StatusRecorder {
         await writeBatch(units);
         return units.map(() => undefined);
       },
-      maxBatch: 5000,
+      maxBatch: 1000,
+      weight: (unit) => ('changes' in unit ? unit.changes.length : unit.receipts.length),
       concurrency: 1,
     });
   }

@@ -39,7 +39,8 @@ export class MessageService {
   ) {
     this.committer = new GroupCommitter({
       writeBatch: (units) => store.write((trx) => writeSubmitUnits(trx, units)),
-      maxBatch: 2000,
+      maxBatch: 1000,
+      weight: (unit) => Math.max(1, unit.rows.length),
       concurrency: store.dialect === 'sqlite' ? 1 : 4,
     });
   }

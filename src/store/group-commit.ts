@@ -7,8 +7,13 @@
 export interface GroupCommitOptions<U, R> {
   /** Writes all units in one transaction and returns one result per unit, in order. */
   writeBatch(units: U[]): Promise<R[]>;
-  /** Upper bound on units per transaction, to keep each commit short. */
+  /** Upper bound on the weight of one transaction (units, or `weight` of each), to keep commits short. */
   maxBatch: number;
+  /**
+   * Weight of a unit (default 1): a 1,000-message request weighs 1,000. A long SQLite transaction
+   * blocks the event loop, and with it every urgent message behind it.
+   */
+  weight?: (unit: U) => number;
   /** Commits allowed at once (1 for SQLite's single writer; more on PostgreSQL). */
   concurrency: number;
 }
@@ -50,7 +55,7 @@ export class GroupCommitter<U, R> {
 
   private async flush(): Promise<void> {
     if (this.waiting.length === 0 || this.running >= this.options.concurrency) return;
-    const batch = this.waiting.splice(0, this.options.maxBatch);
+    const batch = this.takeBatch();
     this.running++;
     try {
       await this.commit(batch);
@@ -58,6 +63,22 @@ export class GroupCommitter<U, R> {
       this.running--;
       if (this.waiting.length > 0) this.schedule();
     }
+  }
+
+  private takeBatch(): Pending<U, R>[] {
+    const weigh = this.options.weight;
+    if (!weigh) return this.waiting.splice(0, this.options.maxBatch);
+    let total = 0;
+    let n = 0;
+    // At least one unit, however heavy; then as many as fit.
+    while (
+      n < this.waiting.length &&
+      (n === 0 || total + weigh(this.waiting[n]!.unit) <= this.options.maxBatch)
+    ) {
+      total += weigh(this.waiting[n]!.unit);
+      n++;
+    }
+    return this.waiting.splice(0, n);
   }
 
   private async commit(batch: Pending<U, R>[]): Promise<void> {

@@ -205,7 +205,7 @@ export class WebhookSender {
 }
 
 /** Events claimed per free delivery slot: a batch fills up to this many (tenants' sizes are capped). */
-const MAX_CLAIM_PER_SLOT = 50;
+const MAX_CLAIM_PER_SLOT = 20;
 
 /**
  * Groups leased events into HTTP requests: events of tenants that opted in to batching go together
