@@ -9,6 +9,8 @@ import { type Clock, systemClock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { openStore, type Store } from './store/store.js';
 import { TenantService } from './tenants/tenants.js';
+import { loadSealingSecret, Sealer } from './verify/sealing.js';
+import { VerifyService } from './verify/service.js';
 import { WebhookSender } from './webhooks/webhook-sender.js';
 
 export interface App {
@@ -18,6 +20,7 @@ export interface App {
   store: Store;
   tenants: TenantService;
   messages: MessageService;
+  verify: VerifyService;
   workQueue: WorkQueue;
   webhooks: WebhookSender;
   housekeeping: Housekeeping;
@@ -46,16 +49,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const workQueue = new WorkQueue(store, clock);
   const webhooks = new WebhookSender(store, clock, config.webhooks, logger.child({ role: 'webhooks' }));
   workQueue.onWebhookEvents(() => webhooks.notify());
+  const verify = buildVerify(config, store, clock, messages, logger);
+  verify.onWebhookEvents(() => webhooks.notify());
   const housekeeping = new Housekeeping(
     store,
     clock,
     config,
     workQueue,
     logger.child({ role: 'housekeeping' }),
+    verify,
   );
   const carriers = new CarrierService(config, store, workQueue, clock, logger);
   messages.onQueued((urgent) => carriers.dispatcher.notify(urgent));
-  const http = await buildHttpServer({ config, logger, store, tenants, messages });
+  const http = await buildHttpServer({ config, logger, store, tenants, messages, verify });
 
   let started = false;
   return {
@@ -65,6 +71,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     store,
     tenants,
     messages,
+    verify,
     workQueue,
     webhooks,
     housekeeping,
@@ -103,4 +110,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       if (failure) throw failure;
     },
   };
+}
+
+/** Verify, with its sealing key from the configuration or DATA_DIR/verify.key (created at first start). */
+function buildVerify(config: Config, store: Store, clock: Clock, messages: MessageService, logger: Logger) {
+  const log = logger.child({ role: 'verify' });
+  const secret = loadSealingSecret(config);
+  if (secret.created) log.info({ path: secret.path }, 'generated the Verify sealing key');
+  if (secret.looseMode) log.warn({ path: secret.path }, 'the Verify sealing key file is readable by others');
+  if (secret.source === 'file' && store.dialect === 'postgres') {
+    log.warn(
+      { path: secret.path },
+      'verify.sealing_key is not configured: using a key file of this node; every node must share one key',
+    );
+  }
+  return new VerifyService(store, clock, config, messages, new Sealer(secret.secret), log);
 }

@@ -3,6 +3,7 @@ import type { WorkQueue } from './dispatch/work-queue.js';
 import type { Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import type { Store } from './store/store.js';
+import type { VerifyHousekeeping } from './verify/service.js';
 
 const INTERVAL_MS = 10_000;
 
@@ -20,6 +21,8 @@ export class Housekeeping {
     private readonly config: Config,
     private readonly workQueue: WorkQueue,
     private readonly log: Logger,
+    /** Verify's upkeep: expiry (with events), purge, rate-limit counters, sealed texts. */
+    private readonly verify?: { housekeep(): Promise<VerifyHousekeeping> },
   ) {}
 
   start(): void {
@@ -40,7 +43,11 @@ export class Housekeeping {
     await this.pass;
   }
 
-  async runOnce(): Promise<{ expired: number; idempotencyKeysPurged: number }> {
+  async runOnce(): Promise<{
+    expired: number;
+    idempotencyKeysPurged: number;
+    verify?: VerifyHousekeeping;
+  }> {
     let expired = 0;
     for (let n = await this.workQueue.expireDue(); n > 0; n = await this.workQueue.expireDue()) expired += n;
     const cutoff = this.clock.now() - this.config.messages.idempotency_ttl_hours * 3600_000;
@@ -48,6 +55,9 @@ export class Housekeeping {
       trx.deleteFrom('idempotency_keys').where('created_at', '<', cutoff).executeTakeFirst(),
     );
     if (expired > 0) this.log.info({ expired }, 'expired messages past their validity');
-    return { expired, idempotencyKeysPurged: Number(purged.numDeletedRows) };
+    const verify = await this.verify?.housekeep();
+    if (verify && verify.expired + verify.purged > 0)
+      this.log.info({ verify }, 'verifications expired or purged');
+    return { expired, idempotencyKeysPurged: Number(purged.numDeletedRows), ...(verify ? { verify } : {}) };
   }
 }

@@ -8,11 +8,13 @@ import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { TenantService } from '../tenants/tenants.js';
+import type { VerifyService } from '../verify/service.js';
 import { requireApiKey } from './auth.js';
 import { IdempotencyGuard } from './idempotency.js';
 import { installErrorHandling } from './problems.js';
 import { accountRoutes } from './routes/account.js';
 import { messageRoutes } from './routes/messages.js';
+import { verificationRoutes } from './routes/verifications.js';
 import { webhookEventRoutes } from './routes/webhook-events.js';
 import { installValidators } from './validation.js';
 
@@ -22,6 +24,7 @@ export interface ApiDeps {
   store: Store;
   tenants: TenantService;
   messages: MessageService;
+  verify?: VerifyService;
 }
 
 /** The HTTP API as a Fastify instance; tests drive it with inject() or over a real port. */
@@ -59,6 +62,7 @@ export async function buildHttpServer(deps: ApiDeps): Promise<FastifyInstance> {
       await v1.register(messageRoutes({ store: deps.store, messages: deps.messages, idempotency }));
       await v1.register(webhookEventRoutes(deps.store));
       await v1.register(accountRoutes(deps.tenants, deps.config.webhooks));
+      if (deps.verify) await v1.register(verificationRoutes(deps.verify));
     },
     { prefix: '/v1' },
   );

@@ -1,6 +1,16 @@
 import { z } from 'zod';
 import { routeSchema, smppConnectorSchema } from '../carriers/config.js';
 
+/** A Verify rate limit: at most `limit` SMS per fixed window (`limit: 0` turns it off). */
+const verifyWindow = (limit: number, windowSeconds: number) =>
+  z
+    .object({
+      limit: z.number().int().min(0).default(limit),
+      window_seconds: z.number().int().min(1).max(86_400).default(windowSeconds),
+    })
+    .strict()
+    .prefault({});
+
 /**
  * Every configuration key Relais understands. docs/configuration.md mirrors this file; keep them in step.
  * Unknown keys are errors (a typo must not silently fall back to a default).
@@ -89,6 +99,39 @@ export const configSchema = z
          * crash these (plus the submits in flight) are sent again: this bounds the duplicates.
          */
         max_unrecorded: z.number().int().min(1).default(200),
+      })
+      .strict()
+      .prefault({}),
+    /** The Verify API (docs/verify.md). */
+    verify: z
+      .object({
+        /**
+         * Secret (≥ 32 characters) from which the keys sealing verification texts and hashing codes are
+         * derived. Absent: generated once into DATA_DIR/verify.key. Every node of a cluster must share it.
+         */
+        sealing_key: z.string().min(32).optional(),
+        default_locale: z.enum(['en', 'fr']).default('en'),
+        default_from: z.string().min(1).default('Verify'),
+        max_attempts: z.number().int().min(1).max(20).default(5),
+        resend_cooldown_seconds: z.number().int().min(0).max(3600).default(30),
+        max_resends: z.number().int().min(0).max(20).default(3),
+        /** Finished verifications are deleted this long after their expiry. */
+        purge_after_hours: z.number().min(0).default(168),
+        rate_limits: z
+          .object({
+            per_number: verifyWindow(5, 600),
+            per_tenant: verifyWindow(1200, 60),
+            per_api_key: verifyWindow(1200, 60),
+          })
+          .strict()
+          .prefault({}),
+        velocity: z
+          .object({
+            prefix_digits: z.number().int().min(1).max(15).default(6),
+            threshold_per_minute: z.number().int().min(1).default(30),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

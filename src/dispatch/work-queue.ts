@@ -4,6 +4,7 @@ import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
 import { LANE_RANK, type Lane } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
+import { unsealText } from '../verify/sealing.js';
 import type { Recordable } from './status-recorder.js';
 
 /** A message leased to a dispatcher, with everything needed to submit it to a carrier. */
@@ -89,6 +90,7 @@ export class WorkQueue {
         'messages.country',
         'messages.sender',
         'messages.body',
+        'messages.sealed_body',
         'messages.lane',
         'messages.encoding',
         'messages.segments',
@@ -107,7 +109,8 @@ export class WorkQueue {
       to: r.to_number,
       country: r.country,
       from: r.sender,
-      text: r.body,
+      // Verify codes are stored sealed, masked in `body`: only what goes to the carrier is opened.
+      text: r.sealed_body === null ? r.body : unsealText(r.sealed_body, r.tenant_id, r.id, r.body),
       lane: r.lane,
       encoding: r.encoding,
       segments: r.segments,

@@ -95,6 +95,7 @@ export function prepareMessage(
     connector: null,
     created_at: now,
     updated_at: now,
+    sealed_body: input.sealedText ?? null,
   };
   return {
     row,

@@ -14,6 +14,11 @@ export interface SubmitInput {
   validity_minutes?: number | undefined;
   /** ISO 8601 with a time zone. */
   send_at?: string | undefined;
+  /**
+   * Internal callers only (Verify; no HTTP schema exposes it): the real text, sealed. `text` is then
+   * its masked form, of the same length and encoding, which is what the history and the API show.
+   */
+  sealedText?: string | undefined;
 }
 
 /** What the customer is told when a message is accepted. */

@@ -20,7 +20,7 @@ export interface SubmitUnit {
 /** `duplicate`: another request with the same Idempotency-Key committed first; nothing was written. */
 export type UnitOutcome = 'committed' | 'duplicate';
 
-// SQLite allows 32,766 bound variables per statement; 19 columns × 500 rows stays well inside.
+// SQLite allows 32,766 bound variables per statement; 20 columns × 500 rows stays well inside.
 const ROWS_PER_INSERT = 500;
 
 /**

@@ -23,7 +23,7 @@ function bufferedRandom(): number {
  */
 const nextUlid = monotonicFactory(bufferedRandom);
 
-export type IdPrefix = 'msg' | 'evt' | 'ten' | 'key' | 'req';
+export type IdPrefix = 'msg' | 'evt' | 'ten' | 'key' | 'req' | 'ver';
 
 export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
   return `${prefix}_${nextUlid(nowMs)}`;

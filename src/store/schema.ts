@@ -14,6 +14,9 @@ export interface Database {
   webhook_events: WebhookEventTable;
   webhook_attempts: WebhookAttemptTable;
   idempotency_keys: IdempotencyKeyTable;
+  verifications: VerificationTable;
+  rate_limits: RateLimitTable;
+  verify_settings: VerifySettingsTable;
 }
 
 export interface TenantTable {
@@ -70,6 +73,11 @@ export interface MessageTable {
   connector: string | null;
   created_at: number;
   updated_at: number;
+  /**
+   * Verify codes: the real text sealed with AES-256-GCM (src/verify/sealing.ts) while `body` holds it
+   * masked; the dispatcher unseals it. Null for every other message.
+   */
+  sealed_body: string | null;
 }
 
 /** One row per SMS part once it has been submitted to a carrier. */
@@ -142,6 +150,58 @@ export interface IdempotencyKeyTable {
   status_code: number;
   response_body: string;
   created_at: number;
+}
+
+export type VerificationStatus = 'pending' | 'approved' | 'failed' | 'expired';
+
+/** Verify (src/verify/): one row per verification. The code is only ever stored as a keyed hash. */
+export interface VerificationTable {
+  id: string;
+  tenant_id: string;
+  api_key_id: string | null;
+  to_number: string;
+  country: string | null;
+  sender: string;
+  locale: string;
+  /** The customer's template (never holds a code), or null for the locale's default. */
+  template: string | null;
+  code_length: number;
+  /** Hex: a random salt per code, and HMAC-SHA256 of salt, id and code (see src/verify/codes.ts). */
+  code_salt: string;
+  code_hash: string;
+  status: VerificationStatus;
+  attempts: number;
+  max_attempts: number;
+  resends: number;
+  max_resends: number;
+  ttl_seconds: number;
+  /** The latest SMS sent for it. */
+  message_id: string | null;
+  last_sent_at: number;
+  expires_at: number;
+  /** When it left `pending`. */
+  status_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Fixed-window counters shared by every node (Verify rate limits and velocity alarms). */
+export interface RateLimitTable {
+  scope: string;
+  key: string;
+  window_start: number;
+  hits: number;
+  /** End of the window: the row can be deleted after it. */
+  expires_at: number;
+}
+
+/** Per-tenant Verify settings; no row means the platform defaults. */
+export interface VerifySettingsTable {
+  tenant_id: string;
+  /** JSON array of ISO 3166 codes, or null for any country. */
+  allowed_countries: string | null;
+  default_locale: string | null;
+  updated_at: number;
 }
 
 export const LANE_RANK: Record<Lane, number> = { otp: 0, transactional: 1, bulk: 2 };

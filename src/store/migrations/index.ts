@@ -2,6 +2,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001_initial.js';
 import * as m002 from './002_carrier_keys.js';
 import * as m003 from './003_webhook_batching.js';
+import * as m004 from './004_verifications.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '001_initial': m001,
   '002_carrier_keys': m002,
   '003_webhook_batching': m003,
+  '004_verifications': m004,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
