@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify';
+import type { Readiness } from './api/routes/operations.js';
 import { buildHttpServer } from './api/server.js';
 import { CarrierService } from './carriers/carrier-service.js';
 import type { Config } from './config/schema.js';
 import { WorkQueue } from './dispatch/work-queue.js';
 import { Housekeeping } from './housekeeping.js';
 import { MessageService } from './messages/service.js';
+import { Metrics } from './observability/metrics.js';
+import { registerStateGauges } from './observability/state-gauges.js';
 import { type Clock, systemClock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { openStore, type Store } from './store/store.js';
@@ -45,9 +48,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const store = openStore(config);
   if (options.migrate !== false) await store.migrate();
   const tenants = new TenantService(store, clock);
-  const messages = new MessageService(store, clock, config);
+  const metrics = new Metrics();
+  const messages = new MessageService(store, clock, config, metrics);
   const workQueue = new WorkQueue(store, clock);
-  const webhooks = new WebhookSender(store, clock, config.webhooks, logger.child({ role: 'webhooks' }));
+  const webhooks = new WebhookSender(
+    store,
+    clock,
+    config.webhooks,
+    logger.child({ role: 'webhooks' }),
+    metrics,
+  );
   workQueue.onWebhookEvents(() => webhooks.notify());
   const verify = buildVerify(config, store, clock, messages, logger);
   verify.onWebhookEvents(() => webhooks.notify());
@@ -59,9 +69,37 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     logger.child({ role: 'housekeeping' }),
     verify,
   );
-  const carriers = new CarrierService(config, store, workQueue, clock, logger);
+  const carriers = new CarrierService(config, store, workQueue, clock, logger, metrics);
+  registerStateGauges(metrics, store, workQueue, carriers);
   messages.onQueued((urgent) => carriers.dispatcher.notify(urgent));
-  const http = await buildHttpServer({ config, logger, store, tenants, messages, verify });
+  const readiness = async (): Promise<Readiness> => {
+    const checks: Readiness['checks'] = {};
+    try {
+      await store.ping();
+      checks.database = { ok: true };
+      checks.migrations = (await store.isMigrated())
+        ? { ok: true }
+        : { ok: false, detail: 'migrations pending' };
+    } catch (err) {
+      checks.database = { ok: false, detail: (err as Error).message };
+    }
+    const bound = [...carriers.connectors.values()].filter((c) => c.boundTransmitters > 0).map((c) => c.name);
+    checks.carriers =
+      bound.length > 0
+        ? { ok: true, detail: `bound: ${bound.join(', ')}` }
+        : { ok: false, detail: 'no connector bound' };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  };
+  const http = await buildHttpServer({
+    config,
+    logger,
+    store,
+    tenants,
+    messages,
+    verify,
+    metrics,
+    readiness,
+  });
 
   let started = false;
   return {

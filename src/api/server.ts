@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { MessageService } from '../messages/service.js';
+import type { Metrics } from '../observability/metrics.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
@@ -14,6 +15,7 @@ import { IdempotencyGuard } from './idempotency.js';
 import { installErrorHandling } from './problems.js';
 import { accountRoutes } from './routes/account.js';
 import { messageRoutes } from './routes/messages.js';
+import { operationsRoutes, type Readiness } from './routes/operations.js';
 import { verificationRoutes } from './routes/verifications.js';
 import { webhookEventRoutes } from './routes/webhook-events.js';
 import { installValidators } from './validation.js';
@@ -25,6 +27,8 @@ export interface ApiDeps {
   tenants: TenantService;
   messages: MessageService;
   verify?: VerifyService;
+  metrics: Metrics;
+  readiness: () => Promise<Readiness>;
 }
 
 /** The HTTP API as a Fastify instance; tests drive it with inject() or over a real port. */
@@ -53,7 +57,11 @@ export async function buildHttpServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  operationsRoutes(app, {
+    metrics: deps.metrics,
+    metricsToken: deps.config.metrics.token,
+    readiness: deps.readiness,
+  });
 
   const idempotency = new IdempotencyGuard(deps.store);
   await app.register(

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { StatusRecorder } from '../dispatch/status-recorder.js';
 import type { WorkQueue } from '../dispatch/work-queue.js';
+import type { Metrics } from '../observability/metrics.js';
 import { ReceiptMatcher } from '../receipts/receipt-matcher.js';
 import { type RouteConfig, RoutingTable } from '../routing/routes.js';
 import type { Clock } from '../shared/clock.js';
@@ -30,6 +31,7 @@ export class CarrierService {
     workQueue: WorkQueue,
     clock: Clock,
     private readonly log: Logger,
+    metrics?: Metrics,
   ) {
     this.recorder = new StatusRecorder((units) => workQueue.recordOutcomes(units));
     this.matcher = new ReceiptMatcher(
@@ -39,6 +41,7 @@ export class CarrierService {
       {
         maxRecent: 500_000,
         parkMs: 30_000,
+        metrics,
       },
     );
     const useSimulator =
@@ -63,6 +66,7 @@ export class CarrierService {
           },
           clock,
           log.child({ role: 'connector' }),
+          metrics,
         ),
       );
     }
@@ -84,6 +88,7 @@ export class CarrierService {
         bufferSeconds: config.dispatcher.buffer_seconds,
         releaseStaleLeases: store.dialect === 'sqlite',
         maxUnrecorded: config.dispatcher.max_unrecorded,
+        metrics,
       },
     );
     this.simulator = useSimulator

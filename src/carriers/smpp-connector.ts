@@ -1,4 +1,5 @@
 import { AdaptiveRate, TokenBucket } from '../dispatch/token-bucket.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { type BindMode, bindToSmsc } from '../smpp/client.js';
@@ -68,6 +69,7 @@ export class SmppConnector {
     private readonly handlers: ConnectorHandlers,
     clock: Clock,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {
     this.name = config.name;
     // Burst of a tenth of a second: smooth enough for carriers that count per second or per 100 ms.
@@ -127,6 +129,7 @@ export class SmppConnector {
     }
     const source = sourceAddress(part.from, this.config);
     const destination = destinationAddress(part.to, this.config);
+    const started = performance.now();
     try {
       const resp = await session.request('submit_sm', {
         serviceType: this.config.service_type,
@@ -142,6 +145,7 @@ export class SmppConnector {
         dataCoding: part.dataCoding,
         shortMessage: part.shortMessage,
       });
+      this.metrics?.submitSeconds.observe({ connector: this.name }, (performance.now() - started) / 1000);
       if (resp.command === 'submit_sm_resp' && resp.status === CommandStatus.ESME_ROK) {
         if (resp.messageId === '')
           return {
@@ -154,6 +158,7 @@ export class SmppConnector {
       }
       if (resp.status === CommandStatus.ESME_RTHROTTLED) {
         this.throttleEvents++;
+        this.metrics?.throttled.inc({ connector: this.name });
         this.adaptive.onThrottled();
       }
       return {

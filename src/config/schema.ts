@@ -84,6 +84,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    metrics: z
+      .object({
+        /** Bearer token for GET /metrics; without one, /metrics answers only to the local machine. */
+        token: z.string().min(16).optional(),
+      })
+      .strict()
+      .prefault({}),
     /** Carrier connections. None configured: the built-in simulator is started and routed to. */
     connectors: z.array(smppConnectorSchema).default([]),
     /** Ordered routing table, first match wins; a route without `match` is the default. */

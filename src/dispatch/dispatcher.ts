@@ -1,5 +1,6 @@
 import type { PartToSubmit, SmppConnector, SubmitResult } from '../carriers/smpp-connector.js';
 import type { StatusChange } from '../messages/status.js';
+import type { Metrics } from '../observability/metrics.js';
 import { submitKey } from '../receipts/carrier-keys.js';
 import type { ReceiptMatcher } from '../receipts/receipt-matcher.js';
 import type { RoutingTable } from '../routing/routes.js';
@@ -26,6 +27,7 @@ export interface DispatcherOptions {
    * the duplicates (with the submits in flight).
    */
   maxUnrecorded: number;
+  metrics?: Metrics | undefined;
 }
 
 interface Job {
@@ -402,6 +404,7 @@ export class Dispatcher {
   /** Records a job's outcome; the lease is dropped only once the outcome is committed. */
   private finish(job: Job, change: StatusChange): void {
     job.done = true;
+    this.options.metrics?.outcomes.inc({ status: change.status, connector: job.connector.name });
     const accepted = job.carrierIds.filter((c) => c !== null).length;
     const recording: Promise<unknown> = this.recorder
       .record({ changes: [change] })

@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../shared/clock.js';
 import { type ErrorBody, errorBody, RelaisError } from '../shared/errors.js';
 import { GroupCommitter } from '../store/group-commit.js';
@@ -36,6 +37,7 @@ export class MessageService {
     store: Store,
     private readonly clock: Clock,
     private readonly config: Config,
+    private readonly metrics?: Metrics,
   ) {
     this.committer = new GroupCommitter({
       writeBatch: (units) => store.write((trx) => writeSubmitUnits(trx, units)),
@@ -119,6 +121,7 @@ export class MessageService {
     const outcome = await this.committer.submit(unit);
     if (outcome === 'duplicate') return { kind: 'duplicate' };
     if (unit.rows.length > 0) {
+      for (const row of unit.rows) this.metrics?.accepted.inc({ lane: row.lane });
       // `urgent`: an otp or transactional message is waiting, to be claimed ahead of any bulk backlog.
       const urgent = unit.rows.some((r) => r.lane !== 'bulk' && r.send_at === null);
       for (const listener of this.listeners) listener(urgent);

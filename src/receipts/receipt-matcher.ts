@@ -1,4 +1,5 @@
 import type { Recordable } from '../dispatch/status-recorder.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../shared/logger.js';
 import type { DeliveryReceipt } from '../smpp/receipt.js';
 import type { Db } from '../store/store.js';
@@ -25,6 +26,7 @@ export interface MatcherOptions {
   maxRecent: number;
   /** How long a receipt that matches nothing yet waits for its submit_sm_resp to be recorded. */
   parkMs: number;
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -101,6 +103,7 @@ export class ReceiptMatcher {
     keys: string[],
   ): Promise<void> {
     this.matched++;
+    this.options.metrics?.receipts.inc({ connector, state: receipt.state });
     // A final receipt ends the part's story: it no longer needs a place in memory.
     if (partStatusOf(receipt.state) !== null)
       for (const key of keys) this.recent.delete(`${connector}\u0000${key}`);

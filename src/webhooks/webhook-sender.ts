@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
@@ -31,6 +32,7 @@ export class WebhookSender {
     private readonly clock: Clock,
     private readonly config: Config['webhooks'],
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {
     this.outbox = new WebhookOutbox(store);
   }
@@ -192,6 +194,9 @@ export class WebhookSender {
       } else {
         outcome = { status: 'pending', nextAttemptAt: attemptedAt + nextRetryDelayMs(attempt) };
       }
+      this.metrics?.webhookAttempts.inc({
+        result: outcome.status === 'pending' ? 'retry' : outcome.status,
+      });
       return {
         eventId: event.id,
         attemptedAt,
