@@ -40,8 +40,11 @@ export interface LatencyResult {
   backlogIntakeSeconds: number;
   throttledBySimulator: number;
   cpu: CpuUsage;
+  /** The storage, as databases.ts describes it. */
+  where: string;
   clockErrorMs: number;
   measureSeconds: number;
+  profileDir: string | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,7 +54,12 @@ export async function runLatency(
   kind: 'sqlite' | 'postgres',
   spec: LatencySpec,
   bodies: readonly Buffer[],
-  options: { keep: boolean; log: (line: string) => void; onStack: (s: Stack) => void },
+  options: {
+    profileDir: string | null;
+    keep: boolean;
+    log: (line: string) => void;
+    onStack: (s: Stack) => void;
+  },
 ): Promise<LatencyResult> {
   const { log } = options;
   const stack = await startStack({
@@ -59,6 +67,7 @@ export async function runLatency(
     connector: spec.connector,
     webhookBatch: spec.webhookBatch,
     receiptDelayMs: spec.receiptDelayMs,
+    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
     keep: options.keep,
   });
   options.onStack(stack);
@@ -128,6 +137,7 @@ export async function runLatency(
     const totalSubmits = tracked.perSecond.reduce((s, p) => s + p.tracked + p.others, 0);
     const cpu = meter.read(totalSubmits);
     const outcome = await stack.reader.outcome();
+    const where = await stack.db.settings();
 
     const latenciesMs: number[] = [];
     for (const [text, at] of tracked.arrivals) {
@@ -160,8 +170,10 @@ export async function runLatency(
       backlogIntakeSeconds,
       throttledBySimulator: after.submitsThrottled - before.submitsThrottled,
       cpu,
+      where,
       clockErrorMs: simClock.errorMs,
       measureSeconds: (measureEnd - measureStart) / 1000,
+      profileDir: options.profileDir,
     };
   } finally {
     agent.destroy();

@@ -9,6 +9,9 @@ import type { MachineInfo } from './proc.js';
 export const E2E_START = '<!-- bench:e2e:start -->';
 export const E2E_END = '<!-- bench:e2e:end -->';
 
+/** "Other CPU" at or above this (% of one core) marks a run as disturbed by other work. */
+const DISTURBED_PCT = 20;
+
 export const TARGETS = {
   sqlite: 10_000,
   postgres: 6_000,
@@ -126,20 +129,24 @@ export function throughputTable(runs: DatabaseE2e[]): string {
   const rows: string[][] = [];
   for (const run of runs) {
     for (const r of run.throughput) {
-      const capNote = r.atCap
-        ? ` (capped at ${r.atCap.seconds.toFixed(0)} s: ${n0(r.atCap.webhookEvents)} of ${n0(2 * r.spec.messages)} events answered, ${n0(r.atCap.delivered)} messages delivered)`
-        : '';
+      const cap = r.atCap;
+      const N = r.spec.messages;
       rows.push([
         DB[r.kind],
         webhookMode(r.spec.webhookBatch),
-        n0(r.spec.messages),
-        `**${n0(r.rate)}**${capNote}`,
+        n0(N),
+        `**${n0(r.rate)}**${cap ? ` (capped at ${cap.seconds.toFixed(0)} s)` : ''}`,
         n0(r.accepted / r.intakeSeconds),
         sec(r.submittedSeconds),
-        sec(r.deliveredSeconds),
-        r.webhooksSeconds === null ? `> ${sec(r.atCap?.seconds ?? null)}` : sec(r.webhooksSeconds),
+        r.deliveredSeconds === null && cap
+          ? `> ${sec(cap.seconds)} (${n0(cap.delivered)} of ${n0(N)} by then)`
+          : sec(r.deliveredSeconds),
+        r.webhooksSeconds === null && cap
+          ? `> ${sec(cap.seconds)} (${n0(cap.webhookEvents)} of ${n0(2 * N)} events by then)`
+          : sec(r.webhooksSeconds),
         n0(r.receiver.requests),
-        `${n0(r.cpu.relaisUsPerMsg)} µs`,
+        // Capped: part of the work was still to do, so a per-message cost would flatter.
+        cap ? '–' : `${n0(r.cpu.relaisUsPerMsg)} µs`,
         ...cpuCells(r.cpu),
         r.checks.every((c) => c.ok)
           ? 'ok'
@@ -194,7 +201,7 @@ export function latencyTable(runs: DatabaseE2e[]): string {
 
 export function renderE2eSection(report: E2eReport): string {
   const m = report.machine;
-  const t = report.throughputSpecs[0]!;
+  const t = report.throughputSpecs[0];
   const l = report.latencySpec;
   const out: string[] = [];
   out.push(E2E_START);
@@ -211,28 +218,30 @@ export function renderE2eSection(report: E2eReport): string {
       'carrier simulator, the webhook receiver, the load generator and PostgreSQL all share these cores.',
   );
   for (const run of report.runs) {
-    if (run.where) out.push(`- ${DB[run.kind]} data: ${run.where} (a new one for every run)`);
+    if (run.where) out.push(`- ${DB[run.kind]} data: ${run.where}; a new one for every run`);
   }
   out.push('');
   out.push('### Targets');
   out.push('');
   out.push(targetsTable(report.runs, report.throughputSpecs));
   out.push('');
-  out.push('### End-to-end throughput');
-  out.push('');
-  out.push(
-    `${n0(t.messages)} \`bulk\` messages (one GSM-7 part each) through \`POST /v1/messages/batch\`, ` +
-      `${n0(t.perRequest)} per request, ${t.concurrency} requests in flight. Timed from the first request ` +
-      'until every message is `delivered` in the database **and** the receiver has answered every webhook ' +
-      'event (two per message: `submitted` and `delivered`); "msg/s end to end" = messages / that time. ' +
-      `A run still unfinished after ${t.budgetSeconds} s is stopped there and reports the rate it reached ` +
-      '(webhook events answered per second ÷ 2), marked capped. The other columns are times from the first ' +
-      'request: the last `submitted` and the last `delivered` are read from the database afterwards ' +
-      '(`message_events.at`, `messages.updated_at`), the last webhook answer at the receiver.',
-  );
-  out.push('');
-  out.push(throughputTable(report.runs));
-  out.push('');
+  if (t) {
+    out.push('### End-to-end throughput');
+    out.push('');
+    out.push(
+      `${n0(t.messages)} \`bulk\` messages (one GSM-7 part each) through \`POST /v1/messages/batch\`, ` +
+        `${n0(t.perRequest)} per request, ${t.concurrency} requests in flight. Timed from the first request ` +
+        'until every message is `delivered` in the database **and** the receiver has answered every webhook ' +
+        'event (two per message: `submitted` and `delivered`); "msg/s end to end" = messages / that time. ' +
+        `A run still unfinished after ${t.budgetSeconds} s is stopped there and reports the rate it reached ` +
+        '(webhook events answered per second ÷ 2), marked capped. The other columns are times from the first ' +
+        'request: the last `submitted` and the last `delivered` are read from the database afterwards ' +
+        '(`message_events.at`, `messages.updated_at`), the last webhook answer at the receiver.',
+    );
+    out.push('');
+    out.push(throughputTable(report.runs));
+    out.push('');
+  }
   out.push('### Urgent-lane latency');
   out.push('');
   out.push(
@@ -248,6 +257,19 @@ export function renderE2eSection(report: E2eReport): string {
   );
   out.push('');
   out.push(latencyTable(report.runs));
+  const disturbed = report.runs.flatMap((run) => [
+    ...run.throughput
+      .filter((r) => r.cpu.otherPct >= DISTURBED_PCT)
+      .map((r) => `${DB[run.kind]} ${webhookMode(r.spec.webhookBatch)}`),
+    ...(run.latency && run.latency.cpu.otherPct >= DISTURBED_PCT ? [`${DB[run.kind]} latency`] : []),
+  ]);
+  if (disturbed.length > 0) {
+    out.push('');
+    out.push(
+      `**Note:** other work used the machine during ${disturbed.join(', ')} ("other CPU" ≥ ${DISTURBED_PCT}% ` +
+        'of a core): those runs had less CPU than this machine can give; "Relais CPU per msg" is less affected.',
+    );
+  }
   out.push('');
   out.push('### Setup');
   out.push('');
@@ -270,7 +292,7 @@ export function renderE2eSection(report: E2eReport): string {
   );
   out.push(
     `- Simulator (src/bench/e2e-sim.ts: the \`relais sim\` simulator with a small extra HTTP port): ` +
-      `unthrottled, receipts ${t.receiptDelayMs} ms after each submit, \`record_submits\` off.`,
+      `unthrottled, receipts ${l.receiptDelayMs} ms after each submit, \`record_submits\` off.`,
   );
   out.push(
     '- Webhook receiver (src/bench/e2e-hook.ts, its own process, node:http): answers 200 as soon as a body ' +
@@ -280,8 +302,10 @@ export function renderE2eSection(report: E2eReport): string {
   out.push(
     '- CPU is user + system time from `/proc/<pid>/stat` over the run (from the first request to the end), ' +
       'in % of one core; PostgreSQL: all its server processes; other: the rest of the machine (from ' +
-      '`/proc/stat`, the benchmark process included). "Relais CPU per msg" divides Relais CPU by the messages ' +
-      'of the run. Peak RSS is `VmHWM` of the Relais process (fresh for each run).',
+      '`/proc/stat`, minus Relais, the simulator, the receiver, PostgreSQL and the benchmark process: kernel ' +
+      'threads, and anyone else using the cores). "Relais CPU per msg" divides Relais CPU by the messages of ' +
+      'the run (not shown for capped runs). Peak RSS is `VmHWM` of the Relais process (fresh for each run). ' +
+      'Before each run the benchmark waits, within a budget, for the machine to be idle.',
   );
   out.push(E2E_END);
   return out.join('\n');

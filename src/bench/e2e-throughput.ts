@@ -43,6 +43,8 @@ export interface ThroughputResult {
   /** Every check of the run, e.g. "200,000 delivered in messages": ok or not. */
   checks: { what: string; ok: boolean }[];
   cpu: CpuUsage;
+  /** The storage, as databases.ts describes it. */
+  where: string;
   simulator: { submitsAccepted: number; submitsThrottled: number; maxTpsObserved: number; receipts: number };
   profileDir: string | null;
   clockErrorMs: number;
@@ -138,6 +140,7 @@ export async function runThroughput(
     }
     const stoppedAt = wallNow();
     const cpu = meter.read(N);
+    const where = await stack.db.settings();
     const loadResult = await intake; // rethrows a failed intake
     const delivered = capped ? await stack.reader.delivered(stack.tenantId) : N;
     const outcome = await stack.reader.outcome();
@@ -193,6 +196,7 @@ export async function runThroughput(
       outcome,
       checks,
       cpu,
+      where,
       simulator: {
         submitsAccepted: sim.submitsAccepted,
         submitsThrottled: sim.submitsThrottled,

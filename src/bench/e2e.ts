@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { PG_ADMIN_URL, postgresUnreachable } from './databases.js';
+import { postgresUnreachable } from './databases.js';
 import { destroyAgent } from './e2e-child.js';
 import { type LatencySpec, runLatency } from './e2e-latency.js';
 import { waitForOtherBenchmarks } from './e2e-others.js';
@@ -24,7 +24,7 @@ import {
 } from './e2e-report.js';
 import { relaisConfigYaml, type Stack } from './e2e-stack.js';
 import { runThroughput, type ThroughputSpec } from './e2e-throughput.js';
-import { filesystemOf, machineInfo, waitForQuiet } from './proc.js';
+import { machineInfo, waitForQuiet } from './proc.js';
 import { formatProfile, profilesIn, summariseProfile } from './profile.js';
 
 /**
@@ -44,8 +44,7 @@ const USAGE = `usage: npm run bench:e2e [-- options]
   --messages N       messages per throughput run (a multiple of 1,000; default 200,000)
   --budget SEC       stop a throughput run unfinished after this long and report the rate reached
                      (default 120; 60 with --quick)
-  --profile          run Relais under node --cpu-prof in the throughput runs and print its hot spots
-                     (docs left alone)
+  --profile          run Relais under node --cpu-prof and print its hot spots (docs left alone)
   --no-docs          do not rewrite docs/benchmarks.md
   --keep             keep the benchmark databases and data dirs
   --quiet-wait SEC   before each run, wait up to this long in all (default 60) for the machine to be
@@ -170,10 +169,6 @@ async function main(): Promise<number> {
       }
     }
     const run: DatabaseE2e = { kind, throughput: [], latency: null, errors: [] };
-    run.where =
-      kind === 'sqlite'
-        ? `a fresh temp dir on ${filesystemOf(tmpdir())}`
-        : `a fresh database on the PostgreSQL server of ${new URL(PG_ADMIN_URL).host}`;
     runs.push(run);
     for (const spec of throughputSpecs) {
       await quiet();
@@ -185,6 +180,7 @@ async function main(): Promise<number> {
       try {
         const r = await runThroughput(kind, spec, bodies, { profileDir, keep: values.keep, log, onStack });
         run.throughput.push(r);
+        run.where ??= r.where;
         log(
           `  ${kind} ${webhookMode(spec.webhookBatch)}: ${throughputVerdict(r).text.replaceAll('**', '')}; ` +
             `intake ${Math.round(r.accepted / r.intakeSeconds).toLocaleString('en-US')} msg/s, ` +
@@ -208,8 +204,15 @@ async function main(): Promise<number> {
         `${kind}: urgent-lane latency, ${latencySpec.otp} otp behind ${latencySpec.backlog.toLocaleString('en-US')} bulk at ${latencySpec.connector.tps} TPS`,
       );
       try {
-        const r = await runLatency(kind, latencySpec, bodies, { keep: values.keep, log, onStack });
+        const profileDir = profileRoot && join(profileRoot, `${kind}-latency`);
+        const r = await runLatency(kind, latencySpec, bodies, {
+          profileDir,
+          keep: values.keep,
+          log,
+          onStack,
+        });
         run.latency = r;
+        run.where ??= r.where;
         log(
           `  ${kind} latency: ${r.arrived}/${r.sent} arrived, p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, ` +
             `p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms (${latencyVerdict(r).pass ? 'PASS' : 'MISS'}); ` +
@@ -251,10 +254,17 @@ async function main(): Promise<number> {
   if (profileRoot) {
     log(`\nCPU profiles of Relais in ${profileRoot} (open them in Chrome DevTools or speedscope)`);
     for (const run of runs) {
-      for (const r of run.throughput) {
-        if (!r.profileDir || !existsSync(r.profileDir)) continue;
-        for (const file of profilesIn(r.profileDir)) {
-          log(`\n=== ${run.kind}, webhooks ${webhookMode(r.spec.webhookBatch)} ===`);
+      const profiled = [
+        ...run.throughput.map((r) => ({
+          dir: r.profileDir,
+          what: `webhooks ${webhookMode(r.spec.webhookBatch)}`,
+        })),
+        { dir: run.latency?.profileDir ?? null, what: 'urgent-lane latency run' },
+      ];
+      for (const { dir, what } of profiled) {
+        if (!dir || !existsSync(dir)) continue;
+        for (const file of profilesIn(dir)) {
+          log(`\n=== ${run.kind}, ${what} ===`);
           log(formatProfile(summariseProfile(file, 30)));
           log(formatInclusive(inclusiveProfile(file)));
         }
