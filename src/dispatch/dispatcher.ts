@@ -207,7 +207,9 @@ export class Dispatcher {
       );
       const queue = this.queues.get(name)!;
       const held = urgentOnly ? queue.sizeOf('otp') + queue.sizeOf('transactional') : queue.size;
-      want += Math.max(0, target - held);
+      // Bulk refills once half the buffer is used, in one claim, rather than a few rows per free slot
+      // (the profile showed claims of ~12 rows, 80 transactions a second). Urgent work is never held back.
+      if (urgentOnly || held <= target / 2) want += Math.max(0, target - held);
     }
     // Claimed in chunks: one long claim transaction would hold up an urgent claim behind it.
     return Math.min(want, 1000);

@@ -22,6 +22,7 @@ export class StatusRecorder {
       maxBatch: 1000,
       weight: (unit) => ('changes' in unit ? unit.changes.length : unit.receipts.length),
       concurrency: 1,
+      lingerMs: 5,
     });
   }
 

@@ -16,6 +16,12 @@ export interface GroupCommitOptions<U, R> {
   weight?: (unit: U) => number;
   /** Commits allowed at once (1 for SQLite's single writer; more on PostgreSQL). */
   concurrency: number;
+  /**
+   * Wait this long before a commit so more units join it (background writers, not request paths).
+   * Each commit costs a sync and a turn on the single SQLite connection; the carrier-path profile
+   * showed outcome batches of ~7 changes at 1,000 msg/s without it.
+   */
+  lingerMs?: number;
 }
 
 interface Pending<U, R> {
@@ -47,10 +53,12 @@ export class GroupCommitter<U, R> {
     if (this.scheduled || this.running >= this.options.concurrency) return;
     this.scheduled = true;
     // setImmediate, not a timer: requests parsed in the same I/O turn join the batch at no added delay.
-    setImmediate(() => {
+    const run = () => {
       this.scheduled = false;
       void this.flush();
-    });
+    };
+    if (this.options.lingerMs) setTimeout(run, this.options.lingerMs);
+    else setImmediate(run);
   }
 
   private async flush(): Promise<void> {

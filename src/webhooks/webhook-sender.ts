@@ -24,6 +24,7 @@ export class WebhookSender {
   private inFlight = new Set<Promise<void>>();
   /** Deliveries grouped from leased events, waiting for a free slot. */
   private waiting: DueEvent[][] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
   private unrecorded: AttemptRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
 
@@ -46,15 +47,19 @@ export class WebhookSender {
   /** Stops leasing new events, waits for deliveries in flight and records them. */
   async stop(): Promise<void> {
     this.running = false;
-    this.notify();
+    this.wake?.();
     await this.loop;
     await Promise.all(this.inFlight);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    await this.recording;
     await this.flushRecords();
   }
 
+  /** New events were committed. The sender waits 10 ms first, so one claim gathers a burst of them. */
   notify(): void {
+    if (this.pendingWake) return;
     this.pendingWake = true;
-    this.wake?.();
+    setTimeout(() => this.wake?.(), this.running ? 10 : 0);
   }
 
   /** One synchronous pass, for tests and tools: deliver what is due now, record it, return the count. */
@@ -116,13 +121,25 @@ export class WebhookSender {
     const running: Promise<void> = this.attempt(delivery)
       .then((records) => {
         this.unrecorded.push(...records);
-        this.recording = this.recording.then(() => this.flushRecords());
+        this.scheduleFlush();
       })
       .finally(() => {
         this.inFlight.delete(running);
         this.wake?.();
       });
     this.inFlight.add(running);
+  }
+
+  /**
+   * Attempts are recorded every 20 ms, together: one transaction per delivery made the sender the
+   * biggest source of commits in the carrier-path profile (2,200 record transactions per 100k messages).
+   */
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.recording = this.recording.then(() => this.flushRecords());
+    }, 20);
   }
 
   /** Attempts finished since the last flush are recorded together, in one transaction. */
