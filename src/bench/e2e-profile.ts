@@ -1,25 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
+import type { CpuProfile } from './profile.js';
 
 /**
  * Inclusive time of a V8 CPU profile (node --cpu-prof): for every sample, each module (a file of ours,
  * mapped from dist/ to src/, or a package) and each function of ours on the stack is charged once. Self
  * time by function comes from profile.ts; this shows which of our modules the time is spent under.
  */
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-
-interface CpuProfile {
-  nodes: ProfileNode[];
-  startTime: number;
-  endTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
 
 export interface Inclusive {
   name: string;

@@ -7,14 +7,14 @@ import { dirname, join, relative, resolve } from 'node:path';
  * (self time) and by source file or package, so hot spots in src/ stand out from library time.
  */
 
-interface ProfileNode {
+export interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   hitCount?: number;
   children?: number[];
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
