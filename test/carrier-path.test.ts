@@ -86,20 +86,7 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     await waitBound(rig);
     while (rig.t.app.carriers.connectors.get('carrier-a')!.boundTransmitters < 2)
       await new Promise((r) => setTimeout(r, 10));
-    const res = await rig.t.app.http.inject({
-      method: 'POST',
-      url: '/v1/messages/batch',
-      headers: bearer(tenant.apiKey),
-      payload: {
-        messages: Array.from({ length: 300 }, (_, i) => ({
-          to: '+33612345678',
-          from: 'Shop',
-          text: `m${i}`,
-          lane: 'bulk',
-        })),
-      },
-    });
-    const ids = res.json().results.map((r: { message: { id: string } }) => r.message.id);
+    const ids = await rig.sendBulkBatch(tenant.apiKey, 300, 'm');
     await rig.waitForStatus(ids, ['delivered'], 20_000);
     const stats = rig.sim.stats();
     expect(stats.maxOutstanding).toBeLessThanOrEqual(8); // window 4 × 2 binds
@@ -112,20 +99,7 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     rig = await startCarrierRig(kind, { throttle_tps: 100 }, { tps: 400, window: 20 });
     const tenant = await rig.t.tenant();
     await waitBound(rig);
-    const res = await rig.t.app.http.inject({
-      method: 'POST',
-      url: '/v1/messages/batch',
-      headers: bearer(tenant.apiKey),
-      payload: {
-        messages: Array.from({ length: 300 }, (_, i) => ({
-          to: '+33612345678',
-          from: 'Shop',
-          text: `n${i}`,
-          lane: 'bulk',
-        })),
-      },
-    });
-    const ids: string[] = res.json().results.map((r: { message: { id: string } }) => r.message.id);
+    const ids = await rig.sendBulkBatch(tenant.apiKey, 300, 'n');
     await rig.waitForStatus(ids, ['delivered'], 30_000);
     const stats = rig.sim.stats();
     expect(stats.submitsThrottled).toBeGreaterThan(0);
@@ -235,27 +209,9 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     const big = await rig.t.tenant('Big');
     const small = await rig.t.tenant('Small');
     await waitBound(rig);
-    const payload = (n: number, tag: string) => ({
-      messages: Array.from({ length: n }, (_, i) => ({
-        to: '+33612345678',
-        from: 'Shop',
-        text: `${tag}${i}`,
-        lane: 'bulk',
-      })),
-    });
-    await rig.t.app.http.inject({
-      method: 'POST',
-      url: '/v1/messages/batch',
-      headers: bearer(big.apiKey),
-      payload: payload(200, 'big'),
-    });
+    await rig.sendBulkBatch(big.apiKey, 200, 'big');
     await new Promise((r) => setTimeout(r, 300));
-    await rig.t.app.http.inject({
-      method: 'POST',
-      url: '/v1/messages/batch',
-      headers: bearer(small.apiKey),
-      payload: payload(10, 'small'),
-    });
+    await rig.sendBulkBatch(small.apiKey, 10, 'small');
     const otp = await rig.send(big.apiKey, { text: 'Your code is 123456', lane: 'otp' });
     await rig.waitForStatus([otp], ['submitted', 'delivered'], 10_000);
     const texts = rig.sim.received.map((r) => r.text);

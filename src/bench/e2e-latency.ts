@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http';
 import { clockOffset, httpJson, wallNow } from './e2e-child.js';
 import { CpuMeter, type CpuUsage } from './e2e-cpu.js';
-import { type Stack, simStats, startStack, waitBound } from './e2e-stack.js';
+import { type ScenarioOptions, simStats, startScenarioStack, waitBound } from './e2e-stack.js';
 import { checkBatch, runLoad } from './load.js';
 import { quantile } from './stats.js';
 
@@ -54,23 +54,10 @@ export async function runLatency(
   kind: 'sqlite' | 'postgres',
   spec: LatencySpec,
   bodies: readonly Buffer[],
-  options: {
-    profileDir: string | null;
-    keep: boolean;
-    log: (line: string) => void;
-    onStack: (s: Stack) => void;
-  },
+  options: ScenarioOptions,
 ): Promise<LatencyResult> {
   const { log } = options;
-  const stack = await startStack({
-    kind,
-    connector: spec.connector,
-    webhookBatch: spec.webhookBatch,
-    receiptDelayMs: spec.receiptDelayMs,
-    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
-    keep: options.keep,
-  });
-  options.onStack(stack);
+  const stack = await startScenarioStack(kind, spec, options);
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     await waitBound(stack, spec.connector.binds);

@@ -194,3 +194,29 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     throw err;
   }
 }
+
+/** What a scenario is told: where to profile, whether to keep the data, how to log, who tracks the stack. */
+export interface ScenarioOptions {
+  profileDir: string | null;
+  keep: boolean;
+  log: (line: string) => void;
+  onStack: (s: Stack) => void;
+}
+
+/** Starts a stack for a scenario's connector and webhook settings, profiled when asked, and waits for its binds. */
+export async function startScenarioStack(
+  kind: 'sqlite' | 'postgres',
+  spec: { connector: ConnectorSettings; webhookBatch: number; receiptDelayMs: number },
+  options: ScenarioOptions,
+): Promise<Stack> {
+  const stack = await startStack({
+    kind,
+    connector: spec.connector,
+    webhookBatch: spec.webhookBatch,
+    receiptDelayMs: spec.receiptDelayMs,
+    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+    keep: options.keep,
+  });
+  options.onStack(stack);
+  return stack;
+}

@@ -1,7 +1,14 @@
 import { clockOffset, wallNow } from './e2e-child.js';
 import { CpuMeter, type CpuUsage } from './e2e-cpu.js';
 import type { Outcome } from './e2e-db.js';
-import { type HookCount, hookCount, type Stack, simStats, startStack, waitBound } from './e2e-stack.js';
+import {
+  type HookCount,
+  hookCount,
+  type ScenarioOptions,
+  simStats,
+  startScenarioStack,
+  waitBound,
+} from './e2e-stack.js';
 import { checkBatch, runLoad } from './load.js';
 
 /**
@@ -57,23 +64,10 @@ export async function runThroughput(
   kind: 'sqlite' | 'postgres',
   spec: ThroughputSpec,
   bodies: readonly Buffer[],
-  options: {
-    profileDir: string | null;
-    keep: boolean;
-    log: (line: string) => void;
-    onStack: (s: Stack) => void;
-  },
+  options: ScenarioOptions,
 ): Promise<ThroughputResult> {
   const { log } = options;
-  const stack = await startStack({
-    kind,
-    connector: spec.connector,
-    webhookBatch: spec.webhookBatch,
-    receiptDelayMs: spec.receiptDelayMs,
-    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
-    keep: options.keep,
-  });
-  options.onStack(stack);
+  const stack = await startScenarioStack(kind, spec, options);
   try {
     await waitBound(stack, spec.connector.binds);
     const hookClock = await clockOffset(`${stack.hookUrl}/clock`);

@@ -8,6 +8,8 @@ export interface CarrierRig {
   sim: CarrierSimulator;
   /** POST /v1/messages; returns the message id. */
   send(apiKey: string, body?: Record<string, unknown>): Promise<string>;
+  /** POST /v1/messages/batch of `n` bulk messages with texts `${tag}0`…; returns their ids in order. */
+  sendBulkBatch(apiKey: string, n: number, tag: string): Promise<string[]>;
   /** Waits until every message has one of the statuses, then returns their rows. */
   waitForStatus(
     ids: string[],
@@ -64,6 +66,23 @@ export async function startCarrierRig(
       });
       if (res.statusCode !== 202) throw new Error(`send failed: ${res.statusCode} ${res.body}`);
       return res.json().id;
+    },
+    async sendBulkBatch(apiKey, n, tag) {
+      const res = await t.app.http.inject({
+        method: 'POST',
+        url: '/v1/messages/batch',
+        headers: bearer(apiKey),
+        payload: {
+          messages: Array.from({ length: n }, (_, i) => ({
+            to: '+33612345678',
+            from: 'Shop',
+            text: `${tag}${i}`,
+            lane: 'bulk',
+          })),
+        },
+      });
+      if (res.statusCode !== 202 || res.json().rejected !== 0) throw new Error(`batch failed: ${res.body}`);
+      return res.json().results.map((r: { message: { id: string } }) => r.message.id);
     },
     async waitForStatus(ids, statuses, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
