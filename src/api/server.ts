@@ -10,6 +10,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import type { TenantService } from '../tenants/tenants.js';
 import type { VerifyService } from '../verify/service.js';
+import { requireAdminToken } from './admin-auth.js';
 import { requireApiKey } from './auth.js';
 import { IdempotencyGuard } from './idempotency.js';
 import { installErrorHandling } from './problems.js';
@@ -73,6 +74,13 @@ export async function buildHttpServer(deps: ApiDeps): Promise<FastifyInstance> {
       if (deps.verify) await v1.register(verificationRoutes(deps.verify));
     },
     { prefix: '/v1' },
+  );
+  // The operator's API: tenants' numbers, platform statistics. Register operator routes here.
+  await app.register(
+    async (admin) => {
+      requireAdminToken(admin, deps.config.admin.token);
+    },
+    { prefix: '/admin' },
   );
   return app;
 }

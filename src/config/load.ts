@@ -23,6 +23,9 @@ const ENV_OVERRIDES: Record<string, (raw: Record<string, unknown>, value: string
   RELAIS_LOG_LEVEL: (raw, v) => {
     section(raw, 'log').level = v;
   },
+  RELAIS_ADMIN_TOKEN: (raw, v) => {
+    section(raw, 'admin').token = v;
+  },
 };
 
 export interface LoadOptions {

@@ -91,6 +91,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    admin: z
+      .object({
+        /** Bearer token of the operator API (/admin/…); without one that API is off. */
+        token: z.string().min(16).optional(),
+      })
+      .strict()
+      .prefault({}),
     /** Carrier connections. None configured: the built-in simulator is started and routed to. */
     connectors: z.array(smppConnectorSchema).default([]),
     /** Ordered routing table, first match wins; a route without `match` is the default. */

@@ -96,6 +96,7 @@ export function prepareMessage(
     created_at: now,
     updated_at: now,
     sealed_body: input.sealedText ?? null,
+    campaign_id: input.campaignId ?? null,
   };
   return {
     row,

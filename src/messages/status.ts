@@ -1,5 +1,6 @@
 import { newId } from '../shared/ids.js';
-import type { MessagePartTable, MessageStatus, WebhookEventTable } from '../store/schema.js';
+import { RollupBatch } from '../stats/rollups.js';
+import type { Lane, MessagePartTable, MessageStatus, WebhookEventTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 
 /** Statuses after which nothing more happens to a message. */
@@ -40,6 +41,8 @@ interface MessageState {
   client_ref: string | null;
   callback_url: string | null;
   segments: number;
+  lane: Lane;
+  campaign_id: string | null;
   status: MessageStatus;
   error_code: string | null;
   error_reason: string | null;
@@ -76,6 +79,7 @@ export async function applyStatusChanges(trx: Trx, changes: StatusChange[], now:
     detail: string | null;
   }[] = [];
   const webhooks: WebhookEventTable[] = [];
+  const rollups = new RollupBatch();
   const nowIso = new Date(now).toISOString();
 
   for (const change of changes) {
@@ -107,6 +111,15 @@ export async function applyStatusChanges(trx: Trx, changes: StatusChange[], now:
       error_code: m.error_code,
       detail: change.detail ?? null,
     });
+    rollups.add({
+      at: now,
+      tenantId: m.tenant_id,
+      lane: m.lane,
+      connector: m.connector,
+      campaignId: m.campaign_id,
+      status: m.status,
+      segments: m.segments,
+    });
     const url = m.callback_url ?? m.webhook_url;
     if (url) webhooks.push(webhookEvent(m, url, now, nowIso));
   }
@@ -129,6 +142,7 @@ export async function applyStatusChanges(trx: Trx, changes: StatusChange[], now:
       .values(webhooks.slice(i, i + CHUNK))
       .execute();
   }
+  await rollups.write(trx);
   return webhooks.length;
 }
 
@@ -145,6 +159,8 @@ async function loadMessages(trx: Trx, ids: string[]): Promise<Map<string, Messag
         'messages.client_ref',
         'messages.callback_url',
         'messages.segments',
+        'messages.lane',
+        'messages.campaign_id',
         'messages.status',
         'messages.error_code',
         'messages.error_reason',

@@ -19,6 +19,8 @@ export interface SubmitInput {
    * its masked form, of the same length and encoding, which is what the history and the API show.
    */
   sealedText?: string | undefined;
+  /** Internal callers only (campaigns): the campaign the message belongs to. */
+  campaignId?: string | undefined;
 }
 
 /** What the customer is told when a message is accepted. */

@@ -1,3 +1,4 @@
+import { RollupBatch } from '../stats/rollups.js';
 import { LANE_RANK, type MessageTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 
@@ -55,6 +56,18 @@ export async function writeSubmitUnits(trx: Trx, units: SubmitUnit[]): Promise<U
     outcomes.push('committed');
     rows.push(...unit.rows);
   }
+  const rollups = new RollupBatch();
+  for (const m of rows) {
+    rollups.add({
+      at: m.created_at,
+      tenantId: m.tenant_id,
+      lane: m.lane,
+      connector: null,
+      campaignId: m.campaign_id,
+      status: m.status,
+      segments: m.segments,
+    });
+  }
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     const chunk = rows.slice(i, i + ROWS_PER_INSERT);
     await trx.insertInto('messages').values(chunk).execute();
@@ -71,9 +84,11 @@ export async function writeSubmitUnits(trx: Trx, units: SubmitUnit[]): Promise<U
           attempts: 0,
           claimed_by: null,
           claimed_until: null,
+          campaign_id: m.campaign_id,
         })),
       )
       .execute();
   }
+  await rollups.write(trx);
   return outcomes;
 }

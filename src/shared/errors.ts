@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   invalid_template: { status: 400, title: 'Invalid template' },
   unauthorized: { status: 401, title: 'Unauthorized' },
   country_not_allowed: { status: 403, title: 'Destination country not allowed' },
+  admin_api_disabled: { status: 403, title: 'Operator API disabled' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   idempotency_key_in_use: { status: 409, title: 'Idempotency-Key in use' },

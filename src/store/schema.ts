@@ -17,6 +17,16 @@ export interface Database {
   verifications: VerificationTable;
   rate_limits: RateLimitTable;
   verify_settings: VerifySettingsTable;
+  contacts: ContactTable;
+  lists: ListTable;
+  list_members: ListMemberTable;
+  imports: ImportTable;
+  import_errors: ImportErrorTable;
+  optouts: OptoutTable;
+  numbers: NumberTable;
+  inbound_messages: InboundMessageTable;
+  campaigns: CampaignTable;
+  stats_hourly: StatsHourlyTable;
 }
 
 export interface TenantTable {
@@ -27,6 +37,10 @@ export interface TenantTable {
   webhook_secret: string;
   /** 0: one event per request; N > 1: up to N events of one endpoint per request. */
   webhook_batch_size: number;
+  /** Appended to `bulk` messages (French rule: "STOP au 36111"); null: none. */
+  optout_mention: string | null;
+  /** History retention for this tenant in days; null: the platform's `retention` settings. */
+  retention_days: number | null;
   created_at: number;
 }
 
@@ -78,6 +92,8 @@ export interface MessageTable {
    * masked; the dispatcher unseals it. Null for every other message.
    */
   sealed_body: string | null;
+  /** The campaign that sent it, or null. */
+  campaign_id: string | null;
 }
 
 /** One row per SMS part once it has been submitted to a carrier. */
@@ -115,6 +131,7 @@ export interface QueueTable {
   attempts: number;
   claimed_by: string | null;
   claimed_until: number | null;
+  campaign_id: string | null;
 }
 
 export interface WebhookEventTable {
@@ -202,6 +219,147 @@ export interface VerifySettingsTable {
   allowed_countries: string | null;
   default_locale: string | null;
   updated_at: number;
+}
+
+/** A tenant's address book: one row per phone number (E.164), unique per tenant. */
+export interface ContactTable {
+  id: string;
+  tenant_id: string;
+  phone: string;
+  country: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  /** JSON object of custom attributes (strings, numbers, booleans). */
+  attributes: string;
+  /** IANA zone; derived from the number's country unless given. */
+  timezone: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ListTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  description: string | null;
+  /** Kept up to date by every membership change: no COUNT(*) over a million rows. */
+  member_count: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ListMemberTable {
+  list_id: string;
+  contact_id: string;
+  added_at: number;
+}
+
+export type ImportStatus = 'running' | 'completed' | 'failed';
+
+/** A CSV import into a list, with live counts. */
+export interface ImportTable {
+  id: string;
+  tenant_id: string;
+  list_id: string;
+  status: ImportStatus;
+  default_country: string | null;
+  /** Data rows read so far. */
+  total: number;
+  imported: number;
+  invalid: number;
+  duplicates: number;
+  bytes: number;
+  error_code: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  completed_at: number | null;
+}
+
+/** One rejected CSV row: its line number in the file, the raw phone value, and why. */
+export interface ImportErrorTable {
+  import_id: string;
+  line: number;
+  value: string | null;
+  reason: string;
+}
+
+/** Numbers that must never receive `bulk` messages from this tenant. */
+export interface OptoutTable {
+  tenant_id: string;
+  phone: string;
+  /** api | keyword | import | ... */
+  source: string;
+  detail: string | null;
+  created_at: number;
+}
+
+/** Inbound numbers and short codes, assigned to tenants by the operator (shared codes: many rows). */
+export interface NumberTable {
+  number: string;
+  tenant_id: string;
+  created_at: number;
+}
+
+/** A mobile-originated (MO) message. `tenant_id` is null when no tenant owns the number. */
+export interface InboundMessageTable {
+  id: string;
+  tenant_id: string | null;
+  /** The number or short code it was sent to. */
+  to_number: string;
+  from_number: string;
+  text: string;
+  connector: string | null;
+  /** `stop` or `start` when the text was an opt-out keyword. */
+  keyword: string | null;
+  /** The campaign whose message it answers, when the reply could be attributed. */
+  campaign_id: string | null;
+  message_id: string | null;
+  received_at: number;
+}
+
+export type CampaignStatus = 'draft' | 'scheduled' | 'running' | 'paused' | 'completed' | 'cancelled';
+
+export interface CampaignTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  /** JSON array of list ids. */
+  list_ids: string;
+  sender: string;
+  template: string;
+  status: CampaignStatus;
+  send_at: number | null;
+  /** JSON: the send window in each recipient's time zone, or null for any time. */
+  send_window: string | null;
+  max_tps: number | null;
+  /** The last contact id expanded into messages: the keyset cursor a restart resumes from. */
+  cursor: string | null;
+  targeted: number;
+  skipped_optout: number;
+  skipped_invalid: number;
+  /** Messages created so far. */
+  queued: number;
+  replies: number;
+  optouts: number;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+}
+
+/** Hourly rollup: messages (and their segments) entering a status. '' stands for "none". */
+export interface StatsHourlyTable {
+  /** Start of the hour, epoch milliseconds. */
+  hour: number;
+  tenant_id: string;
+  lane: Lane;
+  connector: string;
+  campaign_id: string;
+  status: MessageStatus;
+  messages: number;
+  segments: number;
 }
 
 export const LANE_RANK: Record<Lane, number> = { otp: 0, transactional: 1, bulk: 2 };

@@ -3,6 +3,7 @@ import * as m001 from './001_initial.js';
 import * as m002 from './002_carrier_keys.js';
 import * as m003 from './003_webhook_batching.js';
 import * as m004 from './004_verifications.js';
+import * as m005 from './005_audiences_campaigns.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '002_carrier_keys': m002,
   '003_webhook_batching': m003,
   '004_verifications': m004,
+  '005_audiences_campaigns': m005,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
