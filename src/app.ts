@@ -67,7 +67,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     config,
     workQueue,
     logger.child({ role: 'housekeeping' }),
-    verify,
+    verify.upkeep,
   );
   const carriers = new CarrierService(config, store, workQueue, clock, logger, metrics);
   registerStateGauges(metrics, store, workQueue, carriers);

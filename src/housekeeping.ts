@@ -3,7 +3,7 @@ import type { WorkQueue } from './dispatch/work-queue.js';
 import type { Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import type { Store } from './store/store.js';
-import type { VerifyHousekeeping } from './verify/service.js';
+import type { VerifyHousekeeping } from './verify/upkeep.js';
 
 const INTERVAL_MS = 10_000;
 

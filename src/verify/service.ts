@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import { isSupportedCountry } from 'libphonenumber-js/max';
 import type { Config } from '../config/schema.js';
 import { normaliseDestination } from '../messages/phone.js';
 import { prepareMessage } from '../messages/prepare.js';
@@ -13,15 +12,17 @@ import type { VerificationStatus, VerificationTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
 import { codeMatches, generateCode, hashCode, newSalt } from './codes.js';
 import { writeVerificationEvents } from './events.js';
-import { enforce, hit, purgeRateLimits, RetryLaterError } from './rate-limits.js';
+import { VELOCITY_WINDOW_MS, VerifyInsights } from './insights.js';
+import { enforce, hit, RetryLaterError } from './rate-limits.js';
 import { registerSealer, type Sealer } from './sealing.js';
+import { VerifySettingsStore } from './settings.js';
 import { checkTemplate, DEFAULT_TEMPLATES, type Locale, renderTemplate } from './templates.js';
+import { VerifyUpkeep } from './upkeep.js';
 
 export const DEFAULT_CODE_LENGTH = 6;
 export const DEFAULT_TTL_SECONDS = 300;
 export const CODE_LENGTH = { min: 4, max: 10 } as const;
 export const TTL_SECONDS = { min: 30, max: 3600 } as const;
-const VELOCITY_WINDOW_MS = 60_000;
 
 export interface StartVerificationInput {
   to: string;
@@ -63,37 +64,6 @@ export interface CheckResult extends VerificationView {
   valid: boolean;
 }
 
-export interface VerifySettings {
-  /** ISO 3166 codes verifications may be sent to; null: any country. */
-  allowed_countries: string[] | null;
-  default_locale: Locale;
-}
-
-export interface VelocityAlarms {
-  prefix_digits: number;
-  threshold_per_minute: number;
-  data: { prefix: string; count: number; window_start: string; window_end: string }[];
-}
-
-export interface VerifyStats {
-  from: string | null;
-  until: string | null;
-  started: number;
-  approved: number;
-  failed: number;
-  expired: number;
-  pending: number;
-  /** approved / started, or null when nothing was started. */
-  conversion_rate: number | null;
-}
-
-export interface VerifyHousekeeping {
-  expired: number;
-  purged: number;
-  rateLimitsPurged: number;
-  sealedWiped: number;
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
@@ -103,6 +73,9 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export class VerifyService {
   private readonly listeners = new Set<() => void>();
+  readonly settings: VerifySettingsStore;
+  readonly insights: VerifyInsights;
+  readonly upkeep: VerifyUpkeep;
 
   constructor(
     private readonly store: Store,
@@ -112,6 +85,9 @@ export class VerifyService {
     private readonly sealer: Sealer,
     private readonly log: Logger,
   ) {
+    this.settings = new VerifySettingsStore(store, clock, config);
+    this.insights = new VerifyInsights(store, clock, config);
+    this.upkeep = new VerifyUpkeep(store, clock, config, () => this.notify());
     // The dispatcher opens sealed texts through this registry (WorkQueue.claim → unsealText).
     registerSealer(sealer, (messageId, reason) =>
       log.error({ message_id: messageId, reason }, 'could not unseal a verification SMS: sent masked'),
@@ -130,7 +106,7 @@ export class VerifyService {
     const codeLength = checkRange(input.code_length ?? DEFAULT_CODE_LENGTH, CODE_LENGTH, 'code_length');
     const ttl = checkRange(input.ttl_seconds ?? DEFAULT_TTL_SECONDS, TTL_SECONDS, 'ttl_seconds');
     const destination = normaliseDestination(input.to, input.country);
-    const settings = await this.getSettings(caller.tenantId);
+    const settings = await this.settings.get(caller.tenantId);
     const allowed = settings.allowed_countries;
     if (allowed && (destination.country === null || !allowed.includes(destination.country))) {
       throw new RelaisError(
@@ -339,192 +315,6 @@ export class VerifyService {
       trx.updateTable('verifications').set({ message_id: messageId }).where('id', '=', id).execute(),
     );
     return this.view({ ...outcome.row, message_id: messageId }, now);
-  }
-
-  async getSettings(tenantId: string): Promise<VerifySettings> {
-    const row = await this.store.db
-      .selectFrom('verify_settings')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .executeTakeFirst();
-    return {
-      allowed_countries: row?.allowed_countries ? (JSON.parse(row.allowed_countries) as string[]) : null,
-      default_locale: (row?.default_locale as Locale | null) ?? this.config.verify.default_locale,
-    };
-  }
-
-  /** Replaces the tenant's settings: an omitted `default_locale` goes back to the platform default. */
-  async putSettings(
-    tenantId: string,
-    input: { allowed_countries: string[] | null; default_locale?: Locale | undefined },
-  ): Promise<VerifySettings> {
-    let countries: string[] | null = null;
-    if (input.allowed_countries !== null) {
-      if (input.allowed_countries.length === 0 || input.allowed_countries.length > 250) {
-        throw new RelaisError(
-          'invalid_field',
-          'allowed_countries lists 1 to 250 countries; null allows every country',
-          'allowed_countries',
-        );
-      }
-      countries = input.allowed_countries.map((c, i) => {
-        const upper = c.toUpperCase();
-        if (!isSupportedCountry(upper)) {
-          throw new RelaisError(
-            'invalid_field',
-            `"${c}" is not an ISO 3166 country code`,
-            `allowed_countries/${i}`,
-          );
-        }
-        return upper;
-      });
-      countries = [...new Set(countries)].sort();
-    }
-    const values = {
-      allowed_countries: countries === null ? null : JSON.stringify(countries),
-      default_locale: input.default_locale ?? null,
-      updated_at: this.clock.now(),
-    };
-    await this.store.write((trx) =>
-      trx
-        .insertInto('verify_settings')
-        .values({ tenant_id: tenantId, ...values })
-        .onConflict((oc) => oc.column('tenant_id').doUpdateSet(values))
-        .execute(),
-    );
-    return this.getSettings(tenantId);
-  }
-
-  /** Number prefixes of this tenant over the velocity threshold, this minute or the previous one. */
-  async alarms(tenantId: string): Promise<VelocityAlarms> {
-    const { prefix_digits, threshold_per_minute } = this.config.verify.velocity;
-    const current = Math.floor(this.clock.now() / VELOCITY_WINDOW_MS) * VELOCITY_WINDOW_MS;
-    const rows = await this.store.db
-      .selectFrom('rate_limits')
-      .select(['key', 'window_start', 'hits'])
-      .where('scope', '=', `verify_prefix:${tenantId}`)
-      .where('window_start', '>=', current - VELOCITY_WINDOW_MS)
-      .where('hits', '>', threshold_per_minute)
-      .orderBy('hits', 'desc')
-      .orderBy('key')
-      .execute();
-    return {
-      prefix_digits,
-      threshold_per_minute,
-      data: rows.map((r) => ({
-        prefix: r.key,
-        count: Number(r.hits),
-        window_start: iso(r.window_start),
-        window_end: iso(r.window_start + VELOCITY_WINDOW_MS),
-      })),
-    };
-  }
-
-  /**
-   * Counts of the tenant's verifications created in [from, until), by status, and the conversion rate.
-   * A plain aggregate on `verifications` (so only over what housekeeping has not purged yet); rollups
-   * come with the retention milestone. Pending ones past their expiry count as expired.
-   */
-  async stats(tenantId: string, from?: number, until?: number): Promise<VerifyStats> {
-    const now = this.clock.now();
-    let query = this.store.db
-      .selectFrom('verifications')
-      .select([
-        'status',
-        (eb) => eb.fn.countAll<number>().as('n'),
-        sql<number>`sum(case when expires_at <= ${now} then 1 else 0 end)`.as('past'),
-      ])
-      .where('tenant_id', '=', tenantId);
-    if (from !== undefined) query = query.where('created_at', '>=', from);
-    if (until !== undefined) query = query.where('created_at', '<', until);
-    const rows = await query.groupBy('status').execute();
-    const counts = { pending: 0, approved: 0, failed: 0, expired: 0 };
-    for (const r of rows) {
-      const n = Number(r.n);
-      if (r.status === 'pending') {
-        counts.expired += Number(r.past);
-        counts.pending += n - Number(r.past);
-      } else counts[r.status] += n;
-    }
-    const started = counts.pending + counts.approved + counts.failed + counts.expired;
-    return {
-      from: from === undefined ? null : iso(from),
-      until: until === undefined ? null : iso(until),
-      started,
-      ...counts,
-      conversion_rate: started === 0 ? null : Math.round((counts.approved / started) * 10_000) / 10_000,
-    };
-  }
-
-  /** Pending verifications past their expiry become `expired`, with their webhook events. */
-  async expireDue(limit = 500): Promise<number> {
-    const now = this.clock.now();
-    const { expired, events } = await this.store.write(async (trx) => {
-      const due = await trx
-        .selectFrom('verifications')
-        .select('id')
-        .where('status', '=', 'pending')
-        .where('expires_at', '<=', now)
-        .orderBy('expires_at')
-        .limit(limit)
-        .execute();
-      if (due.length === 0) return { expired: 0, events: 0 };
-      const rows = await trx
-        .updateTable('verifications')
-        .set({ status: 'expired', status_at: now, updated_at: now })
-        .where(
-          'id',
-          'in',
-          due.map((d) => d.id),
-        )
-        .where('status', '=', 'pending')
-        .returning(['id', 'tenant_id', 'to_number', 'country', 'attempts', 'resends', 'status'])
-        .execute();
-      return { expired: rows.length, events: await writeVerificationEvents(trx, rows, now) };
-    });
-    if (events > 0) this.notify();
-    return expired;
-  }
-
-  /**
-   * Upkeep, run by Housekeeping: expire what is due; delete verifications whose expiry is older than
-   * `verify.purge_after_hours` (whatever their status: nothing can happen to them any more); delete
-   * rate-limit counters whose window ended; wipe the sealed texts of messages that left the queue
-   * (sent or final: they will not be sent again, so nothing needs to open them).
-   */
-  async housekeep(): Promise<VerifyHousekeeping> {
-    let expired = 0;
-    for (let n = await this.expireDue(); n > 0; n = await this.expireDue()) expired += n;
-    const now = this.clock.now();
-    const cutoff = now - this.config.verify.purge_after_hours * 3600_000;
-    return this.store.write(async (trx) => {
-      const purged = await trx
-        .deleteFrom('verifications')
-        .where('expires_at', '<', cutoff)
-        .executeTakeFirst();
-      const rateLimitsPurged = await purgeRateLimits(trx, now);
-      const wiped = await trx
-        .updateTable('messages')
-        .set({ sealed_body: null })
-        .where('sealed_body', 'is not', null)
-        .where((eb) =>
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('queue')
-                .select('queue.message_id')
-                .whereRef('queue.message_id', '=', 'messages.id'),
-            ),
-          ),
-        )
-        .executeTakeFirst();
-      return {
-        expired,
-        purged: Number(purged.numDeletedRows),
-        rateLimitsPurged,
-        sealedWiped: Number(wiped.numUpdatedRows),
-      };
-    });
   }
 
   private smsFor(row: VerificationTable, code: string): SubmitInput {

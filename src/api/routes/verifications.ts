@@ -243,7 +243,7 @@ export const verificationRoutes =
           response: { 200: Settings, ...errorResponses },
         },
       },
-      async (request) => verify.getSettings(request.tenant.id),
+      async (request) => verify.settings.get(request.tenant.id),
     );
 
     app.put(
@@ -257,7 +257,7 @@ export const verificationRoutes =
           response: { 200: Settings, ...errorResponses },
         },
       },
-      async (request) => verify.putSettings(request.tenant.id, request.body),
+      async (request) => verify.settings.put(request.tenant.id, request.body),
     );
 
     app.get(
@@ -270,7 +270,7 @@ export const verificationRoutes =
           response: { 200: Alarms, ...errorResponses },
         },
       },
-      async (request) => verify.alarms(request.tenant.id),
+      async (request) => verify.insights.alarms(request.tenant.id),
     );
 
     app.get(
@@ -286,7 +286,7 @@ export const verificationRoutes =
       },
       async (request) => {
         const { from, until } = request.query;
-        return verify.stats(request.tenant.id, parseTime(from, 'from'), parseTime(until, 'until'));
+        return verify.insights.stats(request.tenant.id, parseTime(from, 'from'), parseTime(until, 'until'));
       },
     );
   };
