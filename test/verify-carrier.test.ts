@@ -1,9 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app.js';
-import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/shared/logger.js';
-import { CarrierSimulator } from '../src/simulator/simulator.js';
 import { verifySignature } from '../src/webhooks/signature.js';
 import { bearer } from './helpers/app.js';
 import { type CarrierRig, startCarrierRig, waitBound } from './helpers/carrier.js';
@@ -105,9 +102,6 @@ describe.each(databaseKinds)('Verify never reveals a code on $name', (kind) => {
   it('shows codes only to the carrier', async () => {
     const receiver = new WebhookReceiver();
     const url = await receiver.start();
-    const sim = new CarrierSimulator({ port: 0, receipt_delay_ms: 20, seed: 7 });
-    const { port } = await sim.start();
-    const db = await kind.create();
     let logs = '';
     const destination = new Writable({
       write(chunk, _encoding, done) {
@@ -115,32 +109,17 @@ describe.each(databaseKinds)('Verify never reveals a code on $name', (kind) => {
         done();
       },
     });
-    const config = parseConfig({
-      data_dir: db.dataDir,
-      database_url: db.url,
-      http: { port: 0 },
-      log: { level: 'trace' },
-      webhooks: { allow_private_targets: true, poll_interval_ms: 50 },
-      connectors: [
-        {
-          name: 'carrier-a',
-          host: '127.0.0.1',
-          port,
-          system_id: 'relais',
-          password: 'secret',
-          binds: 1,
-          window: 10,
-          tps: 1000,
-          reconnect_min_ms: 50,
-          reconnect_max_ms: 200,
-        },
-      ],
-      verify: { resend_cooldown_seconds: 0 },
-    });
-    const app = await buildApp(config, { logger: createLogger('trace', destination) });
+    const rig = await startCarrierRig(
+      kind,
+      { seed: 7 },
+      {},
+      { log: { level: 'trace' }, verify: { resend_cooldown_seconds: 0 } },
+      { logger: createLogger('trace', destination) },
+    );
+    const { app } = rig.t;
+    const sim = rig.sim;
     const answers: string[] = [];
     try {
-      await app.start();
       const tenant = await app.tenants.create({ name: 'Leaky?', webhookUrl: url });
       const headers = bearer(tenant.api_key);
       const call = async (method: 'GET' | 'POST', path: string, payload?: Record<string, unknown>) => {
@@ -236,7 +215,7 @@ describe.each(databaseKinds)('Verify never reveals a code on $name', (kind) => {
           rows.push(`${table} ${JSON.stringify(rest)}`);
         }
       }
-      await app.close();
+      await rig.close();
 
       // The codes did reach the carrier…
       const sent = sim.received.map((r) => r.text).join('\n');
@@ -256,10 +235,8 @@ describe.each(databaseKinds)('Verify never reveals a code on $name', (kind) => {
       }
       expect(answers.join('\n')).toContain('*'.repeat(10));
     } finally {
-      await app.close().catch(() => {});
-      await sim.stop();
+      await rig.close().catch(() => {});
       await receiver.stop();
-      await db.drop();
     }
   });
 });

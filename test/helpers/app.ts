@@ -2,7 +2,7 @@ import { type App, buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Clock } from '../../src/shared/clock.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { createLogger, type Logger } from '../../src/shared/logger.js';
 import type { DatabaseKind, TestDatabase } from './databases.js';
 
 export interface TestApp {
@@ -21,7 +21,7 @@ export interface TestApp {
 export async function startTestApp(
   kind: DatabaseKind,
   overrides: Record<string, unknown> = {},
-  options: { clock?: Clock; listen?: boolean } = {},
+  options: { clock?: Clock; listen?: boolean; logger?: Logger } = {},
 ): Promise<TestApp> {
   const db = await kind.create();
   const raw: Record<string, unknown> = {
@@ -36,7 +36,7 @@ export async function startTestApp(
   };
   const config = parseConfig(raw);
   const app = await buildApp(config, {
-    logger: createLogger(config.log.level),
+    logger: options.logger ?? createLogger(config.log.level),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   if (options.listen) await app.start();

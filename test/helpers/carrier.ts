@@ -1,3 +1,4 @@
+import type { Logger } from '../../src/shared/logger.js';
 import type { SimulatorOptionsInput } from '../../src/simulator/options.js';
 import { CarrierSimulator } from '../../src/simulator/simulator.js';
 import { bearer, startTestApp, type TestApp } from './app.js';
@@ -28,6 +29,7 @@ export async function startCarrierRig(
   simOptions: SimulatorOptionsInput = {},
   connector: Record<string, unknown> = {},
   overrides: Record<string, unknown> = {},
+  options: { logger?: Logger } = {},
 ): Promise<CarrierRig> {
   const sim = new CarrierSimulator({ port: 0, receipt_delay_ms: 20, seed: 42, ...simOptions });
   const { port } = await sim.start();
@@ -52,7 +54,7 @@ export async function startCarrierRig(
       ],
       ...overrides,
     },
-    { listen: true },
+    { listen: true, ...options },
   );
   const rig: CarrierRig = {
     t,
