@@ -77,6 +77,10 @@ export interface StackOptions {
   /** Extra node flags for Relais (--cpu-prof…). */
   nodeArgs?: string[];
   keep?: boolean;
+  /** YAML appended to the configuration file (top-level sections not written by the stack). */
+  extraYaml?: string;
+  /** Relais's log level (default warn). */
+  logLevel?: string;
 }
 
 export interface Stack {
@@ -141,11 +145,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const hook = await startChild<HookReady>('./e2e-hook.js', {});
     undo.push(() => hook.stop());
 
-    const configYaml = relaisConfigYaml(sim.ready.port, options.connector);
+    const configYaml = relaisConfigYaml(sim.ready.port, options.connector) + (options.extraYaml ?? '');
     const configFile = join(db.dataDir, 'bench-e2e.yaml');
     writeFileSync(configFile, configYaml);
     const port = await freePort();
-    const env = relaisEnv({ dataDir: db.dataDir, databaseUrl: db.databaseUrl, port, configFile });
+    const env = relaisEnv({
+      dataDir: db.dataDir,
+      databaseUrl: db.databaseUrl,
+      port,
+      configFile,
+      ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    });
 
     // The tenant first (it migrates the fresh database), so Relais starts with its webhook URL known.
     const hookUrl = `http://127.0.0.1:${hook.ready.port}/hook`;

@@ -19,6 +19,8 @@ export interface RelaisEnv {
   port: number;
   /** A YAML configuration file (RELAIS_CONFIG), for settings the environment does not cover. */
   configFile?: string;
+  /** RELAIS_LOG_LEVEL; default warn (a benchmark's output stays readable). */
+  logLevel?: string;
 }
 
 export interface RelaisProcess {
@@ -44,7 +46,7 @@ export function relaisEnv(opts: RelaisEnv): NodeJS.ProcessEnv {
   }
   env.RELAIS_DATA_DIR = opts.dataDir;
   env.RELAIS_HTTP_PORT = String(opts.port);
-  env.RELAIS_LOG_LEVEL = 'warn';
+  env.RELAIS_LOG_LEVEL = opts.logLevel ?? 'warn';
   if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   if (opts.configFile) env.RELAIS_CONFIG = opts.configFile;
   return env;
