@@ -37,8 +37,27 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** JSON lines to this file (relative: under data_dir), rotated; absent: stdout. */
+        file: z.string().min(1).optional(),
+        max_file_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(50 * 1024 * 1024),
+        /** Files kept, the one being written included. */
+        max_files: z.number().int().min(2).max(1000).default(10),
+        /** All log files together, the one being written included. */
+        max_total_bytes: z
+          .number()
+          .int()
+          .min(2048)
+          .default(500 * 1024 * 1024),
       })
       .strict()
+      .refine((log) => log.max_total_bytes >= 2 * log.max_file_bytes, {
+        message: 'max_total_bytes must be at least twice max_file_bytes (the file being written plus one)',
+        path: ['max_total_bytes'],
+      })
       .prefault({}),
     sqlite: z
       .object({
@@ -51,6 +70,8 @@ export const configSchema = z
     postgres: z
       .object({
         pool_size: z.number().int().min(1).max(200).default(10),
+        /** Connections kept apart for otp/transactional intake and claims (never behind bulk work). */
+        urgent_pool_size: z.number().int().min(1).max(20).default(2),
       })
       .strict()
       .prefault({}),
@@ -95,6 +116,54 @@ export const configSchema = z
       .object({
         /** Bearer token of the operator API (/admin/…); without one that API is off. */
         token: z.string().min(16).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /** Free-space watch on the data, log and backup volumes (docs/deployment.md, "Disk filling"). */
+    disk_guard: z
+      .object({
+        enabled: z.boolean().default(true),
+        interval_ms: z.number().int().min(100).default(5000),
+        /** Below either warning threshold: a log line and relais_disk_state 1. 0 turns a threshold off. */
+        warn_free_bytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(2 * 1024 ** 3),
+        warn_free_percent: z.number().min(0).max(100).default(10),
+        /** Below either critical threshold: bulk intake is refused (507), otp/transactional go on. */
+        critical_free_bytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(512 * 1024 ** 2),
+        critical_free_percent: z.number().min(0).max(100).default(5),
+        /** A state is left only once free space is this much above its threshold (no flapping). */
+        hysteresis_percent: z.number().min(0).max(100).default(10),
+      })
+      .strict()
+      .refine(
+        (g) => g.critical_free_bytes <= g.warn_free_bytes && g.critical_free_percent <= g.warn_free_percent,
+        { message: 'critical thresholds must not exceed the warning thresholds', path: ['critical_free_bytes'] },
+      )
+      .prefault({}),
+    backup: z
+      .object({
+        /** Backups made by the running server; absent: none (use `relais backup` from cron). */
+        schedule: z
+          .object({
+            /** Hours between backups (fractions allowed, at least one second). */
+            interval_hours: z
+              .number()
+              .min(1 / 3600)
+              .default(24),
+            /** Directory of the backups (relative: under data_dir). */
+            to: z.string().min(1),
+            /** Scheduled backups kept in `to`, newest first; older ones it made are deleted. */
+            keep: z.number().int().min(1).max(1000).default(7),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),
@@ -148,6 +217,100 @@ export const configSchema = z
           .prefault({}),
       })
       .strict()
+      .prefault({}),
+    /** CSV imports into contact lists (docs/contacts.md). */
+    imports: z
+      .object({
+        /** Largest CSV upload; larger ones are refused with 413 import_too_large. */
+        max_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(200 * 1024 * 1024),
+        /** Rows written per transaction: contacts, memberships, errors and progress commit together. */
+        chunk_rows: z.number().int().min(10).max(20_000).default(4000),
+        /**
+         * At start, a `running` import whose spool file is gone is marked failed once it has made no
+         * progress for this long (another PostgreSQL node may still be running it).
+         */
+        orphan_after_seconds: z.number().int().min(0).default(120),
+      })
+      .strict()
+      .prefault({}),
+    /** Mobile-originated messages and opt-out keywords (docs/inbound.md). */
+    inbound: z
+      .object({
+        /** First words that opt the sender out of the tenant's bulk messages (case and accents ignored). */
+        stop_keywords: z.array(z.string().min(1).max(32)).min(1).default(['STOP', 'STOPP', 'ARRET', 'UNSUBSCRIBE']),
+        /** First words that opt the sender back in. */
+        start_keywords: z.array(z.string().min(1).max(32)).default(['START', 'UNSTOP']),
+        /** Country for senders given in national format (no +/00 and not a valid international number). */
+        default_country: z.string().length(2).optional(),
+        /** An identical MO (same numbers and text) within this window is a carrier redelivery: stored once. */
+        dedupe_seconds: z.number().int().min(0).max(86_400).default(300),
+        /** Parts of a long MO whose other parts never arrived are dropped after this long. */
+        part_ttl_hours: z.number().min(1).max(720).default(24),
+      })
+      .strict()
+      .prefault({}),
+    /** Campaigns (docs/campaigns.md): how the runner expands recipients into queued messages. */
+    campaigns: z
+      .object({
+        /** Seconds of a campaign's pace kept queued at most: the rest stays a cursor over its lists. */
+        queue_seconds: z.number().min(0.5).max(60).default(2),
+        /** How often the runner tops campaigns up and starts scheduled ones. */
+        tick_ms: z.number().int().min(10).max(10_000).default(100),
+        /** Recipients read per list in one expansion page (one transaction). */
+        page_size: z.number().int().min(1).max(5000).default(250),
+        /** Pages per campaign per tick at most, so one campaign cannot hold the runner. */
+        max_pages_per_tick: z.number().int().min(1).max(1000).default(20),
+      })
+      .strict()
+      .prefault({}),
+    /** History retention (docs/retention.md): how long messages and their traces are kept. */
+    retention: z
+      .object({
+        /** Messages, their parts, events, webhook events and attempts, inbound messages; fractions allowed. */
+        messages_days: z
+          .number()
+          .min(1 / 1440)
+          .default(30),
+        /** Message bodies (and inbound texts) are blanked after this long; absent: kept with the rest. */
+        redact_bodies_after_days: z
+          .number()
+          .min(1 / 1440)
+          .optional(),
+        /** Hourly statistics rollups (stats_hourly). */
+        rollups_days: z
+          .number()
+          .min(1 / 1440)
+          .default(400),
+        /** PostgreSQL: width of one history partition (24 = daily). Shorter only for tests and soaks. */
+        partition_hours: z
+          .number()
+          .min(1 / 60)
+          .max(24 * 7)
+          .default(24),
+        /** PostgreSQL: partitions are created this far ahead of the clock. */
+        partitions_ahead_days: z.number().min(0).max(31).default(3),
+        /** Rows removed (or redacted) per write transaction. */
+        chunk_size: z.number().int().min(1).max(10_000).default(500),
+        /** Chunks per housekeeping pass and per kind of work: bounds each pass. */
+        max_chunks_per_pass: z.number().int().min(1).default(40),
+        /** Pause between two chunks so the hot path gets the write lock in between. */
+        pause_ms: z.number().int().min(0).max(1000).default(5),
+        /** SQLite: pages returned to the file system per incremental-vacuum step (one short write). */
+        vacuum_pages_per_step: z.number().int().min(1).default(256),
+      })
+      .strict()
+      .refine(
+        (r) => r.redact_bodies_after_days === undefined || r.redact_bodies_after_days <= r.messages_days,
+        { message: 'redact_bodies_after_days must not exceed messages_days', path: ['redact_bodies_after_days'] },
+      )
+      .refine((r) => (r.partitions_ahead_days * 24) / r.partition_hours <= 500, {
+        message: 'partitions_ahead_days / partition_hours would create more than 500 partitions per table',
+        path: ['partitions_ahead_days'],
+      })
       .prefault({}),
     /** The built-in carrier simulator (see docs/simulator.md), used when no connector is configured. */
     simulator: z

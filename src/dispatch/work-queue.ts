@@ -57,7 +57,10 @@ export class WorkQueue {
    */
   async claim(options: ClaimOptions): Promise<ClaimedMessage[]> {
     const now = this.clock.now();
-    const ids = await this.store.write(async (trx) => {
+    // Urgent claims (the dispatcher's otp/transactional path) go ahead of queued bulk work.
+    const urgentOnly = options.upToLane !== undefined && options.upToLane !== 'bulk';
+    const write = urgentOnly ? this.store.writeUrgent : this.store.write;
+    const rows = await write(async (trx) => {
       const urgent = await this.claimWhere(
         trx,
         options,
@@ -66,7 +69,7 @@ export class WorkQueue {
         options.limit,
       );
       const room = options.limit - urgent.length;
-      if (room <= 0 || (options.upToLane ?? 'bulk') !== 'bulk') return urgent;
+      if (room <= 0 || urgentOnly) return this.loadClaimed(trx, urgent, options.owner);
       const tenants = await this.tenantsWithBulk(trx);
       const share = Math.max(1, Math.ceil(room / Math.max(1, tenants.length)));
       const bulk: string[] = [];
@@ -77,10 +80,28 @@ export class WorkQueue {
           ...(await this.claimWhere(trx, options, now, sql`lane_rank = 2 and tenant_id = ${tenant}`, limit)),
         );
       }
-      return [...urgent, ...bulk];
+      return this.loadClaimed(trx, [...urgent, ...bulk], options.owner);
     });
+    return rows.map((r) => ({
+      id: r.id,
+      tenant_id: r.tenant_id,
+      to: r.to_number,
+      country: r.country,
+      from: r.sender,
+      // Verify codes are stored sealed, masked in `body`: only what goes to the carrier is opened.
+      text: r.sealed_body === null ? r.body : unsealText(r.sealed_body, r.tenant_id, r.id, r.body),
+      lane: r.lane,
+      encoding: r.encoding,
+      segments: r.segments,
+      expires_at: r.expires_at,
+      attempts: r.attempts,
+    }));
+  }
+
+  /** The claimed entries with what a submit needs, read in the claiming transaction. */
+  private async loadClaimed(trx: Trx, ids: string[], owner: string) {
     if (ids.length === 0) return [];
-    const rows = await this.store.db
+    return trx
       .selectFrom('queue')
       .innerJoin('messages', 'messages.id', 'queue.message_id')
       .select([
@@ -99,24 +120,10 @@ export class WorkQueue {
         'queue.lane_rank',
       ])
       .where('queue.message_id', 'in', ids)
-      .where('queue.claimed_by', '=', options.owner)
+      .where('queue.claimed_by', '=', owner)
       .orderBy('queue.lane_rank')
       .orderBy('queue.message_id')
       .execute();
-    return rows.map((r) => ({
-      id: r.id,
-      tenant_id: r.tenant_id,
-      to: r.to_number,
-      country: r.country,
-      from: r.sender,
-      // Verify codes are stored sealed, masked in `body`: only what goes to the carrier is opened.
-      text: r.sealed_body === null ? r.body : unsealText(r.sealed_body, r.tenant_id, r.id, r.body),
-      lane: r.lane,
-      encoding: r.encoding,
-      segments: r.segments,
-      expires_at: r.expires_at,
-      attempts: r.attempts,
-    }));
   }
 
   // A lease, not a lock: if the owner dies, the entry is claimable again once claimed_until passes.

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
+import { optedOutAmong } from '../optouts/optouts.js';
 import type { Clock } from '../shared/clock.js';
 import { type ErrorBody, errorBody, RelaisError } from '../shared/errors.js';
 import { GroupCommitter } from '../store/group-commit.js';
@@ -39,19 +40,22 @@ export class MessageService {
    */
   private readonly urgentCommitter: GroupCommitter<SubmitUnit, UnitOutcome>;
   private readonly listeners = new Set<(urgent: boolean) => void>();
+  private bulkRefused: () => boolean = () => false;
 
   constructor(
-    store: Store,
+    private readonly store: Store,
     private readonly clock: Clock,
     private readonly config: Config,
     private readonly metrics?: Metrics,
   ) {
     const writeBatch = (units: SubmitUnit[]) => store.write((trx) => writeSubmitUnits(trx, units));
+    const writeUrgentBatch = (units: SubmitUnit[]) =>
+      store.writeUrgent((trx) => writeSubmitUnits(trx, units));
     const weight = (unit: SubmitUnit) => Math.max(1, unit.rows.length);
     const concurrency = store.dialect === 'sqlite' ? 1 : 4;
     this.committer = new GroupCommitter({ writeBatch, weight, concurrency, maxBatch: 1000 });
     this.urgentCommitter = new GroupCommitter({
-      writeBatch,
+      writeBatch: writeUrgentBatch,
       weight,
       concurrency: Math.min(2, concurrency),
       maxBatch: 100,
@@ -70,7 +74,12 @@ export class MessageService {
     input: SubmitInput,
     idempotency?: IdempotencyRequest,
   ): Promise<SubmitOutcome> {
-    const prepared = this.prepare(tenantId, input);
+    const mention = await this.mentionFor(tenantId, [input]);
+    const prepared = this.prepare(tenantId, input, mention);
+    if (prepared.row.lane === 'bulk') {
+      const optedOut = await optedOutAmong(this.store.db, tenantId, [prepared.row.to_number]);
+      if (optedOut.size > 0) throw optedOutError(prepared.row.to_number);
+    }
     return this.commit(tenantId, [prepared], [{ accepted: prepared.accepted }], idempotency);
   }
 
@@ -92,24 +101,75 @@ export class MessageService {
         'messages',
       );
     }
-    const results: BatchItemResult[] = [];
-    const prepared: PreparedMessage[] = [];
-    inputs.forEach((input, index) => {
+    const mention = await this.mentionFor(tenantId, inputs);
+    const outcomes: ({ prepared: PreparedMessage } | { error: RelaisError })[] = inputs.map((input) => {
       try {
-        const p = this.prepare(tenantId, input);
-        prepared.push(p);
-        results.push({ accepted: p.accepted });
+        return { prepared: this.prepare(tenantId, input, mention) };
       } catch (err) {
         if (!(err instanceof RelaisError)) throw err;
+        return { error: err };
+      }
+    });
+    // One opt-out query for the whole batch, and none when it holds no bulk message.
+    const bulkNumbers = outcomes.flatMap((o) =>
+      'prepared' in o && o.prepared.row.lane === 'bulk' ? [o.prepared.row.to_number] : [],
+    );
+    const optedOut =
+      bulkNumbers.length > 0 ? await optedOutAmong(this.store.db, tenantId, bulkNumbers) : new Set<string>();
+    const results: BatchItemResult[] = [];
+    const prepared: PreparedMessage[] = [];
+    outcomes.forEach((o, index) => {
+      let err = 'error' in o ? o.error : null;
+      if ('prepared' in o && o.prepared.row.lane === 'bulk' && optedOut.has(o.prepared.row.to_number)) {
+        err = optedOutError(o.prepared.row.to_number);
+      }
+      if (err) {
         const field = err.field === undefined ? undefined : `messages/${index}/${err.field}`;
         results.push({ error: errorBody(new RelaisError(err.code, err.message, field)) });
+      } else if ('prepared' in o) {
+        prepared.push(o.prepared);
+        results.push({ accepted: o.prepared.accepted });
       }
     });
     return this.commit(tenantId, prepared, results, idempotency);
   }
 
-  private prepare(tenantId: string, input: SubmitInput): PreparedMessage {
-    return prepareMessage(tenantId, input, this.clock.now(), this.config.messages, this.config.webhooks);
+  /**
+   * While `refused()` is true, bulk messages are refused with `insufficient_storage` (507); otp and
+   * transactional ones still go. The disk guard sets this: bulk is what fills a disk.
+   */
+  refuseBulkWhile(refused: () => boolean): void {
+    this.bulkRefused = refused;
+  }
+
+  private prepare(tenantId: string, input: SubmitInput, mention: string | null): PreparedMessage {
+    const prepared = prepareMessage(
+      tenantId,
+      input,
+      this.clock.now(),
+      this.config.messages,
+      this.config.webhooks,
+      mention,
+    );
+    if (prepared.row.lane === 'bulk' && this.bulkRefused()) {
+      throw new RelaisError(
+        'insufficient_storage',
+        'storage is nearly full: bulk messages are refused until space is freed; otp and transactional messages are still accepted',
+        'lane',
+      );
+    }
+    return prepared;
+  }
+
+  /** The tenant's opt-out mention, read only when the request holds a bulk message. */
+  private async mentionFor(tenantId: string, inputs: readonly SubmitInput[]): Promise<string | null> {
+    if (!inputs.some((i) => i.lane === 'bulk')) return null;
+    const row = await this.store.db
+      .selectFrom('tenants')
+      .select('optout_mention')
+      .where('id', '=', tenantId)
+      .executeTakeFirst();
+    return row?.optout_mention ?? null;
   }
 
   private async commit(
@@ -141,4 +201,12 @@ export class MessageService {
     }
     return { kind: 'committed', results };
   }
+}
+
+function optedOutError(phone: string): RelaisError {
+  return new RelaisError(
+    'recipient_opted_out',
+    `${phone} opted out of your bulk messages (STOP); otp and transactional messages still reach it`,
+    'to',
+  );
 }

@@ -22,6 +22,12 @@ export interface Store {
   readonly dialect: DialectName;
   /** A write transaction: BEGIN IMMEDIATE on SQLite (no lock upgrade deadlocks), plain BEGIN on PostgreSQL. */
   write<T>(fn: (trx: Trx) => Promise<T>): Promise<T>;
+  /**
+   * The same, for the urgent lanes' intake and claims: on SQLite it goes before every ordinary write
+   * still waiting for the single connection; on PostgreSQL it uses a small pool of its own, so an OTP
+   * never queues behind bulk work for a connection.
+   */
+  writeUrgent<T>(fn: (trx: Trx) => Promise<T>): Promise<T>;
   migrate(): Promise<string[]>;
   /** True when every known migration has been applied. */
   isMigrated(): Promise<boolean>;
@@ -31,6 +37,11 @@ export interface Store {
    * whose single writer already makes the statement atomic.
    */
   readonly skipLocked: RawBuilder<unknown>;
+  /**
+   * SQLite: hands up to `pages` free pages back to the file system (auto_vacuum = INCREMENTAL) in one
+   * short write transaction, and returns how many free pages are left. PostgreSQL: nothing to do, 0.
+   */
+  incrementalVacuum(pages: number): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -38,13 +49,16 @@ export interface Store {
 export function openStore(config: Config): Store {
   const target = databaseTarget(config);
   return target.kind === 'postgres'
-    ? openPostgres(target.url, config.postgres.pool_size)
+    ? openPostgres(target.url, config.postgres.pool_size, config.postgres.urgent_pool_size)
     : openSqlite(target.path, config);
 }
 
 function openSqlite(path: string, config: Config): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SqliteDatabase(path);
+  // Retention deletes old history in chunks; INCREMENTAL lets it hand the freed pages back to the file
+  // system a few at a time (src/retention/). Takes effect on a new file only: see migrate below.
+  sqlite.pragma('auto_vacuum = INCREMENTAL');
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${config.sqlite.synchronous}`);
   sqlite.pragma(`busy_timeout = ${config.sqlite.busy_timeout_ms}`);
@@ -52,7 +66,7 @@ function openSqlite(path: string, config: Config): Store {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   // Kysely's SQLite transactions start DEFERRED; a reader that later writes can then fail with
   // SQLITE_BUSY when another process (the CLI) holds the write lock. IMMEDIATE waits busy_timeout.
-  const write = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> =>
+  const transaction = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> =>
     db.connection().execute(async (conn) => {
       await sql`begin immediate`.execute(conn);
       try {
@@ -64,14 +78,28 @@ function openSqlite(path: string, config: Config): Store {
         throw err;
       }
     });
+  const gate = new PriorityGate();
+  const write = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> => gate.run(false, () => transaction(fn));
+  const writeUrgent = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> => gate.run(true, () => transaction(fn));
   return {
     db,
     dialect: 'sqlite',
     write,
+    writeUrgent,
     skipLocked: sql``,
+    incrementalVacuum: (pages) =>
+      write(async () => {
+        // Through the raw handle: a prepared statement's run() steps this pragma once, freeing one page.
+        sqlite.exec(`pragma incremental_vacuum(${Math.max(1, Math.floor(pages))})`);
+        return sqlite.pragma('freelist_count', { simple: true }) as number;
+      }),
     // Kysely takes no lock on SQLite; one IMMEDIATE transaction around the whole run makes it atomic
     // and serialises a server and a CLI started together on a new install.
-    migrate: () => write((conn) => runMigrations(conn, 'sqlite')),
+    migrate: async () => {
+      const applied = await write((conn) => runMigrations(conn, 'sqlite'));
+      enableIncrementalVacuum(sqlite);
+      return applied;
+    },
     isMigrated: () => isMigrated(db),
     async ping() {
       await sql`select 1`.execute(db);
@@ -82,7 +110,7 @@ function openSqlite(path: string, config: Config): Store {
   };
 }
 
-function openPostgres(url: string, poolSize: number): Store {
+function openPostgres(url: string, poolSize: number, urgentPoolSize: number): Store {
   // BIGINT columns hold epoch milliseconds, well inside Number's exact range: parse them as numbers.
   const types = {
     getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -91,24 +119,40 @@ function openPostgres(url: string, poolSize: number): Store {
         : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
   };
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types });
+  const urgentPool = new pg.Pool({ connectionString: url, max: urgentPoolSize, types });
   // An idle client losing its connection (server restart, failover) must not crash the process: the
   // pool drops it and the next query opens a new one.
   pool.on('error', () => {});
+  urgentPool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const urgentDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: urgentPool }) });
   return {
     db,
     dialect: 'postgres',
     write: (fn) => db.transaction().execute(fn),
+    writeUrgent: (fn) => urgentDb.transaction().execute(fn),
     skipLocked: sql`for update skip locked`,
+    incrementalVacuum: async () => 0,
     migrate: () => runMigrations(db, 'postgres'),
     isMigrated: () => isMigrated(db),
     async ping() {
       await sql`select 1`.execute(db);
     },
     async close() {
-      await db.destroy();
+      await Promise.all([db.destroy(), urgentDb.destroy()]);
     },
   };
+}
+
+/**
+ * A file created before auto_vacuum was set keeps NONE until a VACUUM rebuilds it; VACUUM cannot run
+ * inside the migrations' transaction, so it runs here, once (installations upgraded by migration 006).
+ */
+function enableIncrementalVacuum(sqlite: SqliteDatabase.Database): void {
+  const INCREMENTAL = 2;
+  if (sqlite.pragma('auto_vacuum', { simple: true }) === INCREMENTAL) return;
+  sqlite.pragma('auto_vacuum = INCREMENTAL');
+  sqlite.exec('vacuum');
 }
 
 /**
@@ -152,5 +196,28 @@ async function isMigrated(db: Db): Promise<boolean> {
     return rows.rows[0]?.name === LATEST_MIGRATION;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Hands SQLite's single connection to one write at a time, urgent ones first: an OTP's commit or
+ * claim waits for the transaction in progress, not for every bulk batch, receipt batch and webhook
+ * update queued before it. (Kysely's own connection mutex is first come, first served.)
+ */
+class PriorityGate {
+  private busy = false;
+  private readonly urgent: (() => void)[] = [];
+  private readonly normal: (() => void)[] = [];
+
+  async run<T>(urgent: boolean, task: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => (urgent ? this.urgent : this.normal).push(resolve));
+    this.busy = true;
+    try {
+      return await task();
+    } finally {
+      const next = this.urgent.shift() ?? this.normal.shift();
+      if (next) next();
+      else this.busy = false;
+    }
   }
 }
