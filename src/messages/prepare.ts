@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.js';
+import { withOptoutMention } from '../optouts/optouts.js';
 import { RelaisError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { MessageTable } from '../store/schema.js';
@@ -26,6 +27,8 @@ export function prepareMessage(
   now: number,
   limits: Config['messages'],
   webhooks: Config['webhooks'],
+  /** The tenant's opt-out mention, appended to `bulk` texts before they are counted in segments. */
+  optoutMention: string | null = null,
 ): PreparedMessage {
   const lane = input.lane ?? 'transactional';
   if (!LANES.has(lane)) {
@@ -37,7 +40,8 @@ export function prepareMessage(
   if (input.text.length === 0 || input.text.trim().length === 0) {
     throw new RelaisError('empty_text', 'the text is empty', 'text');
   }
-  const analysis = analyzeText(input.text);
+  const text = lane === 'bulk' ? withOptoutMention(input.text, optoutMention) : input.text;
+  const analysis = analyzeText(text);
   if (analysis.segments > limits.max_segments) {
     throw new RelaisError(
       'text_too_long',
@@ -81,7 +85,7 @@ export function prepareMessage(
     to_number: destination.e164,
     country: destination.country,
     sender,
-    body: input.text,
+    body: text,
     lane,
     encoding: analysis.encoding,
     segments: analysis.segments,
@@ -127,7 +131,7 @@ function isCalendarDate(year: number, month: number, day: number): boolean {
   return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
 }
 
-function parseSendAt(value: string, now: number): number | null {
+export function parseSendAt(value: string, now: number): number | null {
   const m = ISO_WITH_ZONE.exec(value);
   const t = m && isCalendarDate(Number(m[1]), Number(m[2]), Number(m[3])) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(t)) {
