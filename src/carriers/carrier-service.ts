@@ -11,7 +11,7 @@ import type { Logger } from '../shared/logger.js';
 import { CarrierSimulator } from '../simulator/simulator.js';
 import type { Store } from '../store/store.js';
 import { type SmppConnectorConfig, smppConnectorSchema } from './config.js';
-import { SmppConnector } from './smpp-connector.js';
+import { type InboundMessage, SmppConnector } from './smpp-connector.js';
 
 /**
  * The carrier side, wired: connectors (or the built-in simulator when none is configured), the
@@ -24,6 +24,7 @@ export class CarrierService {
   readonly recorder: StatusRecorder;
   simulator: CarrierSimulator | null = null;
   private readonly routes: RouteConfig[];
+  private inboundHandler: ((connector: string, message: InboundMessage) => Promise<unknown>) | null = null;
 
   constructor(
     private readonly config: Config,
@@ -58,9 +59,13 @@ export class CarrierService {
           {
             onReceipt: (name, receipt) =>
               this.matcher.handle(name, receipt, this.connectors.get(name)!.config.receipt_id_format),
+            // Acknowledged to the carrier once the handler's promise resolves (stored and committed).
             onInbound: async (name, message) => {
-              // Inbound messages (MO) are stored from the campaigns milestone on; for now, counted.
-              this.log.info({ connector: name, to: message.to }, 'inbound message received (not stored yet)');
+              if (this.inboundHandler) {
+                await this.inboundHandler(name, message);
+                return;
+              }
+              this.log.warn({ connector: name, to: message.to }, 'inbound message received but not stored');
             },
             onStateChange: (name) => this.dispatcher.connectorChanged(name),
           },
@@ -102,6 +107,11 @@ export class CarrierService {
           log.child({ role: 'simulator' }),
         )
       : null;
+  }
+
+  /** Where mobile-originated messages go (the inbound service); set before start. */
+  handleInbound(handler: (connector: string, message: InboundMessage) => Promise<unknown>): void {
+    this.inboundHandler = handler;
   }
 
   async start(): Promise<void> {

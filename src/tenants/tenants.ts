@@ -16,6 +16,8 @@ export interface Tenant {
   status: 'active' | 'suspended';
   webhook_url: string | null;
   webhook_batch_size: number;
+  /** Appended to bulk messages (French rule: "STOP au 36111"); null: none. */
+  optout_mention: string | null;
   created_at: number;
 }
 
@@ -43,9 +45,11 @@ export class TenantService {
     name: string;
     webhookUrl?: string | null;
     webhookBatchSize?: number;
+    optoutMention?: string | null;
   }): Promise<CreatedTenant> {
     const name = input.name.trim();
     if (!name) throw new RelaisError('invalid_field', 'tenant name must not be empty', 'name');
+    const optoutMention = checkOptoutMention(input.optoutMention ?? null);
     const now = this.clock.now();
     const tenantId = newId('ten', now);
     const webhookSecret = generateWebhookSecret();
@@ -61,6 +65,7 @@ export class TenantService {
           webhook_url: input.webhookUrl ?? null,
           webhook_secret: webhookSecret,
           webhook_batch_size: input.webhookBatchSize ?? 0,
+          optout_mention: optoutMention,
           created_at: now,
         })
         .execute();
@@ -72,7 +77,7 @@ export class TenantService {
   async get(tenantId: string): Promise<Tenant | undefined> {
     return this.store.db
       .selectFrom('tenants')
-      .select(['id', 'name', 'status', 'webhook_url', 'webhook_batch_size', 'created_at'])
+      .select(['id', 'name', 'status', 'webhook_url', 'webhook_batch_size', 'optout_mention', 'created_at'])
       .where('id', '=', tenantId)
       .executeTakeFirst();
   }
@@ -80,7 +85,7 @@ export class TenantService {
   async list(): Promise<Tenant[]> {
     return this.store.db
       .selectFrom('tenants')
-      .select(['id', 'name', 'status', 'webhook_url', 'webhook_batch_size', 'created_at'])
+      .select(['id', 'name', 'status', 'webhook_url', 'webhook_batch_size', 'optout_mention', 'created_at'])
       .orderBy('id')
       .execute();
   }
@@ -94,6 +99,16 @@ export class TenantService {
     if (changes.batchSize !== undefined) set.webhook_batch_size = changes.batchSize;
     if (Object.keys(set).length === 0) return;
     await this.store.write((trx) => trx.updateTable('tenants').set(set).where('id', '=', tenantId).execute());
+  }
+
+  /** Sets (or with null removes) the opt-out mention appended to the tenant's bulk messages. */
+  async updateOptoutMention(tenantId: string, mention: string | null): Promise<void> {
+    const value = checkOptoutMention(mention);
+    const result = await this.store.write((trx) =>
+      trx.updateTable('tenants').set({ optout_mention: value }).where('id', '=', tenantId).executeTakeFirst(),
+    );
+    if (Number(result.numUpdatedRows) === 0)
+      throw new RelaisError('not_found', `no tenant ${tenantId}`, 'tenant');
   }
 
   async createKey(tenantId: string, name?: string): Promise<{ api_key: string; api_key_id: string }> {
@@ -143,6 +158,7 @@ export class TenantService {
         'tenants.status',
         'tenants.webhook_url',
         'tenants.webhook_batch_size',
+        'tenants.optout_mention',
         'tenants.created_at',
       ])
       .where('api_keys.prefix', '=', parsed.prefix)
@@ -157,6 +173,7 @@ export class TenantService {
         status: row.status,
         webhook_url: row.webhook_url,
         webhook_batch_size: row.webhook_batch_size,
+        optout_mention: row.optout_mention,
         created_at: row.created_at,
       },
     };
@@ -183,4 +200,22 @@ function insertKey(
       revoked_at: null,
     })
     .execute();
+}
+
+/**
+ * An opt-out mention is one short line ("STOP au 36111"): it is added to every bulk message and paid
+ * for in segments. Blank means none.
+ */
+export function checkOptoutMention(mention: string | null): string | null {
+  if (mention === null) return null;
+  const value = mention.trim();
+  if (value === '') return null;
+  if (value.length > 40 || /[\r\n]/.test(value)) {
+    throw new RelaisError(
+      'invalid_optout_mention',
+      'the opt-out mention is one line of at most 40 characters, like "STOP au 36111"',
+      'optout_mention',
+    );
+  }
+  return value;
 }
