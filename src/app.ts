@@ -1,13 +1,24 @@
+import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Readiness } from './api/routes/operations.js';
 import { buildHttpServer } from './api/server.js';
+import { type Audiences, buildAudiences } from './audiences/audiences.js';
+import { BackupScheduler, backupDirOf } from './backup/schedule.js';
+import { CampaignRunner } from './campaigns/campaign-runner.js';
+import { CampaignService } from './campaigns/campaign-service.js';
 import { CarrierService } from './carriers/carrier-service.js';
 import type { Config } from './config/schema.js';
 import { WorkQueue } from './dispatch/work-queue.js';
 import { Housekeeping } from './housekeeping.js';
+import { NumberService } from './inbound/numbers.js';
+import { InboundService } from './inbound/service.js';
+import { logFileOptions, RotatingLogFile } from './logging/log-file.js';
 import { MessageService } from './messages/service.js';
+import { DiskGuard, type StatfsReader } from './observability/disk-guard.js';
 import { Metrics } from './observability/metrics.js';
 import { registerStateGauges } from './observability/state-gauges.js';
+import { OptoutService } from './optouts/optout-service.js';
+import { Retention } from './retention/retention.js';
 import { type Clock, systemClock } from './shared/clock.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { openStore, type Store } from './store/store.js';
@@ -28,6 +39,18 @@ export interface App {
   webhooks: WebhookSender;
   housekeeping: Housekeeping;
   carriers: CarrierService;
+  campaigns: CampaignService;
+  campaignRunner: CampaignRunner;
+  /** Contacts, lists and CSV imports. */
+  audiences: Audiences;
+  /** Mobile-originated messages (stored, attributed, STOP/START) and the operator's inbound numbers. */
+  inbound: InboundService;
+  numbers: NumberService;
+  optouts: OptoutService;
+  /** Free-space watch; `isCritical()` refuses bulk intake and holds campaign expansion. */
+  diskGuard: DiskGuard;
+  /** Scheduled backups (`backup.schedule`), or null. */
+  backups: BackupScheduler | null;
   http: FastifyInstance;
   /** Starts background roles (carriers, webhook sender, housekeeping) and listens on the configured port. */
   start(): Promise<{ port: number }>;
@@ -39,11 +62,16 @@ export interface BuildOptions {
   logger?: Logger;
   /** Apply migrations while building (default true). */
   migrate?: boolean;
+  /** How the disk guard reads free space (tests make a disk "fill" on demand). */
+  statfs?: StatfsReader;
 }
 
 /** The composition root: main.ts and every test build the platform through here. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
-  const logger = options.logger ?? createLogger(config.log.level);
+  const logFile = logFileOptions(config);
+  // A logger given by the caller (tests) is used as is; otherwise `log.file` picks stdout or a file.
+  const logOutput = !options.logger && logFile ? await RotatingLogFile.open(logFile) : undefined;
+  const logger = options.logger ?? createLogger(config.log.level, logOutput);
   const clock = options.clock ?? systemClock;
   const store = openStore(config);
   if (options.migrate !== false) await store.migrate();
@@ -61,6 +89,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   workQueue.onWebhookEvents(() => webhooks.notify());
   const verify = buildVerify(config, store, clock, messages, logger);
   verify.onWebhookEvents(() => webhooks.notify());
+  const retention = new Retention(store, clock, config.retention, logger.child({ role: 'retention' }));
+  // PostgreSQL: history partitions for now and the days ahead, before anything is written.
+  if (options.migrate !== false) await retention.preparePartitions();
   const housekeeping = new Housekeeping(
     store,
     clock,
@@ -68,10 +99,57 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     workQueue,
     logger.child({ role: 'housekeeping' }),
     verify.upkeep,
+    retention,
   );
   const carriers = new CarrierService(config, store, workQueue, clock, logger, metrics);
   registerStateGauges(metrics, store, workQueue, carriers);
   messages.onQueued((urgent) => carriers.dispatcher.notify(urgent));
+  const optouts = new OptoutService(store, clock);
+  optouts.onWebhookEvents(() => webhooks.notify());
+  const numbers = new NumberService(store, clock);
+  const inbound = new InboundService(store, clock, config.inbound, logger.child({ role: 'inbound' }));
+  inbound.onWebhookEvents(() => webhooks.notify());
+  carriers.handleInbound((connector, message) => inbound.receive(connector, message));
+  const campaignRunner = new CampaignRunner({
+    store,
+    clock,
+    config,
+    logger: logger.child({ role: 'campaigns' }),
+    capacityTps: () => [...carriers.connectors.values()].reduce((sum, c) => sum + c.config.tps, 0),
+    onQueued: () => carriers.dispatcher.notify(false),
+    onWebhookEvents: () => webhooks.notify(),
+  });
+  const campaigns = new CampaignService(store, clock, campaignRunner);
+  const backupDir = backupDirOf(config);
+  const diskGuard = new DiskGuard(
+    DiskGuard.volumesOf(config, logFile && dirname(logFile.file), backupDir),
+    config.disk_guard,
+    logger.child({ role: 'disk-guard' }),
+    options.statfs,
+  );
+  diskGuard.registerMetrics(metrics);
+  metrics.gauge(
+    'relais_db_ping_seconds',
+    'Round trip of a trivial query, measured at scrape',
+    [],
+    async (set) => {
+      const started = performance.now();
+      await store.ping();
+      set({}, (performance.now() - started) / 1000);
+    },
+  );
+  messages.refuseBulkWhile(() => diskGuard.isCritical());
+  campaignRunner.shouldHold = () => diskGuard.isCritical();
+  diskGuard.onChange((_state, previous) => {
+    if (previous === 'critical') campaignRunner.notify();
+  });
+  const backups = config.backup.schedule
+    ? new BackupScheduler(config, config.backup.schedule, logger.child({ role: 'backup' }), metrics, () =>
+        diskGuard.volumes().some((v) => v.name === 'backups' && v.state === 'critical')
+          ? 'the backup volume is below its critical free space'
+          : null,
+      )
+    : null;
   const readiness = async (): Promise<Readiness> => {
     const checks: Readiness['checks'] = {};
     try {
@@ -90,6 +168,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         : { ok: false, detail: 'no connector bound' };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   };
+  const audiences = buildAudiences(store, clock, config, logger);
   const http = await buildHttpServer({
     config,
     logger,
@@ -97,6 +176,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     tenants,
     messages,
     verify,
+    campaigns,
+    audiences,
+    optouts,
+    numbers,
     metrics,
     readiness,
   });
@@ -114,12 +197,26 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     webhooks,
     housekeeping,
     carriers,
+    campaigns,
+    campaignRunner,
+    audiences,
+    inbound,
+    numbers,
+    optouts,
+    diskGuard,
+    backups,
     http,
     async start() {
       started = true;
+      await diskGuard.check(); // bulk intake opens only if there is room for it
+      diskGuard.start();
+      await retention.preparePartitions(); // PostgreSQL: history partitions for today and ahead
       await carriers.start();
       webhooks.start();
       housekeeping.start();
+      campaignRunner.start();
+      await audiences.imports.resumeInterrupted(); // imports a crash interrupted
+      await backups?.start();
       await http.listen({ host: config.http.host, port: config.http.port });
       const address = http.server.address();
       const port = typeof address === 'object' && address ? address.port : config.http.port;
@@ -131,11 +228,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       const steps: (() => Promise<unknown>)[] = [() => closeHttp(http)];
       if (started)
         steps.push(
+          () => campaignRunner.stop(),
           () => carriers.stop(),
           () => webhooks.stop(),
           () => housekeeping.stop(),
+          async () => backups?.stop(),
+          () => diskGuard.stop(),
         );
+      // Background imports stop between two chunks (they resume at the next start).
+      steps.push(() => audiences.imports.stop());
       steps.push(() => store.close());
+      // Last: the log file, so that every line of the shutdown is in it.
+      if (logOutput) steps.push(() => logOutput.close());
       let failure: unknown = null;
       for (const step of steps) {
         try {

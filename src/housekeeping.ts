@@ -1,5 +1,6 @@
 import type { Config } from './config/schema.js';
 import type { WorkQueue } from './dispatch/work-queue.js';
+import type { RetentionReport } from './retention/retention.js';
 import type { Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import type { Store } from './store/store.js';
@@ -9,7 +10,7 @@ const INTERVAL_MS = 10_000;
 
 /**
  * Periodic upkeep off the hot path: expire queued messages whose validity ended, forget old
- * Idempotency-Keys. (Retention of the history itself is a later addition.)
+ * Idempotency-Keys, and the history's retention (src/retention/: bounded work per pass).
  */
 export class Housekeeping {
   private timer: NodeJS.Timeout | null = null;
@@ -23,6 +24,8 @@ export class Housekeeping {
     private readonly log: Logger,
     /** Verify's upkeep: expiry (with events), purge, rate-limit counters, sealed texts. */
     private readonly verify?: { housekeep(): Promise<VerifyHousekeeping> },
+    /** History retention: partitions, chunked deletes, body redaction, vacuum. */
+    private readonly retention?: { runOnce(): Promise<RetentionReport> },
   ) {}
 
   start(): void {
@@ -47,6 +50,7 @@ export class Housekeeping {
     expired: number;
     idempotencyKeysPurged: number;
     verify?: VerifyHousekeeping;
+    retention?: RetentionReport;
   }> {
     let expired = 0;
     for (let n = await this.workQueue.expireDue(); n > 0; n = await this.workQueue.expireDue()) expired += n;
@@ -58,6 +62,12 @@ export class Housekeeping {
     const verify = await this.verify?.housekeep();
     if (verify && verify.expired + verify.purged > 0)
       this.log.info({ verify }, 'verifications expired or purged');
-    return { expired, idempotencyKeysPurged: Number(purged.numDeletedRows), ...(verify ? { verify } : {}) };
+    const retention = await this.retention?.runOnce();
+    return {
+      expired,
+      idempotencyKeysPurged: Number(purged.numDeletedRows),
+      ...(verify ? { verify } : {}),
+      ...(retention ? { retention } : {}),
+    };
   }
 }

@@ -95,6 +95,9 @@ const MessageFields = {
   expires_at: Type.String(),
   created_at: Type.String(),
   updated_at: Type.String(),
+  redacted_at: Nullable(
+    Type.String({ description: 'When retention blanked `text` (retention.redact_bodies_after_days)' }),
+  ),
 };
 
 export const MessageView = Type.Object(MessageFields);

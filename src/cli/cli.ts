@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { NumberService } from '../inbound/numbers.js';
+import { parseRetentionDays, setTenantRetention } from '../retention/tenant-retention.js';
 import { systemClock } from '../shared/clock.js';
 import { RelaisError } from '../shared/errors.js';
 import { openStore } from '../store/store.js';
-import { TenantService } from '../tenants/tenants.js';
+import { checkOptoutMention, TenantService } from '../tenants/tenants.js';
 import { CallbackUrlError, checkCallbackUrl } from '../webhooks/targets.js';
 
 const USAGE = `usage: relais <command> [options]
@@ -14,10 +16,18 @@ commands:
   start                                  run the platform (API, carriers, webhooks, housekeeping)
   sim [--port 2775] …                    run the carrier simulator alone (see docs/simulator.md)
   migrate                                apply database migrations and exit
-  tenant create --name NAME [--webhook-url URL] [--webhook-batch N]
+  tenant create --name NAME [--webhook-url URL] [--webhook-batch N] [--optout-mention TEXT]
                                          create a tenant; prints its id, API key and webhook secret (once)
   tenant list                            list tenants
+  tenant update --tenant ID [--retention-days N|default] [--optout-mention TEXT]
+                                         keep this tenant's history N days (fractions allowed) instead
+                                         of retention.messages_days; "default" removes the override;
+                                         --optout-mention "STOP au 36111" is added to its bulk messages
+                                         ("" removes it)
   key create --tenant ID [--name NAME]   create another API key for a tenant (printed once)
+  number add --tenant ID --number N      assign an inbound number or short code to a tenant (may be shared)
+  number list [--tenant ID]              list inbound number assignments
+  number remove --tenant ID --number N   take a number away from a tenant
   key list --tenant ID                   list a tenant's keys (prefixes only)
   key revoke --key KEY_ID                revoke an API key at once
   backup --to DIR                        consistent online backup of the database (while it runs)
@@ -85,6 +95,9 @@ function parse(argv: string[]) {
       from: { type: 'string' },
       'webhook-url': { type: 'string' },
       'webhook-batch': { type: 'string' },
+      'retention-days': { type: 'string' },
+      'optout-mention': { type: 'string' },
+      number: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -124,7 +137,33 @@ async function dispatch(positionals: string[], values: Values, config: Config): 
         if (!Number.isInteger(batch) || batch < 0 || batch > 1000) {
           throw new UsageError('--webhook-batch takes a whole number from 0 to 1000');
         }
-        print(await tenants.create({ name, webhookUrl: webhookUrl ?? null, webhookBatchSize: batch }));
+        print(
+          await tenants.create({
+            name,
+            webhookUrl: webhookUrl ?? null,
+            webhookBatchSize: batch,
+            optoutMention: values['optout-mention'] ?? null,
+          }),
+        );
+      });
+    case 'tenant update':
+      return withTenants(config, async (tenants, store) => {
+        const tenantId = required(values.tenant, '--tenant');
+        const retention = values['retention-days'];
+        const mention = values['optout-mention'];
+        if (retention === undefined && mention === undefined) {
+          throw new UsageError('tenant update needs --retention-days or --optout-mention');
+        }
+        // Both checked before either is written.
+        const days = retention === undefined ? undefined : parseRetentionDays(retention);
+        const optoutMention = mention === undefined ? undefined : checkOptoutMention(mention);
+        if (days !== undefined) await setTenantRetention(store, tenantId, days);
+        if (optoutMention !== undefined) await tenants.updateOptoutMention(tenantId, optoutMention);
+        print({
+          tenant_id: tenantId,
+          ...(days === undefined ? {} : { retention_days: days }),
+          ...(optoutMention === undefined ? {} : { optout_mention: optoutMention }),
+        });
       });
     case 'tenant list':
       return withTenants(config, async (tenants) => print(await tenants.list()));
@@ -141,6 +180,18 @@ async function dispatch(positionals: string[], values: Values, config: Config): 
         const keyId = required(values.key, '--key');
         if (!(await tenants.revokeKey(keyId))) throw new RelaisError('not_found', `no active key ${keyId}`);
         print({ revoked: keyId });
+      });
+    case 'number add':
+    case 'number remove':
+    case 'number list':
+      return withTenants(config, async (_tenants, store) => {
+        const numbers = new NumberService(store, systemClock);
+        if (command === 'number list') return print(await numbers.list(values.tenant));
+        const tenantId = required(values.tenant, '--tenant');
+        const number = required(values.number, '--number');
+        if (command === 'number add') return print(await numbers.add(number, tenantId));
+        await numbers.remove(number, tenantId);
+        print({ removed: number, tenant_id: tenantId });
       });
     case 'backup': {
       const { backupDatabase } = await import('../backup/backup.js');

@@ -144,7 +144,10 @@ export const configSchema = z
       .strict()
       .refine(
         (g) => g.critical_free_bytes <= g.warn_free_bytes && g.critical_free_percent <= g.warn_free_percent,
-        { message: 'critical thresholds must not exceed the warning thresholds', path: ['critical_free_bytes'] },
+        {
+          message: 'critical thresholds must not exceed the warning thresholds',
+          path: ['critical_free_bytes'],
+        },
       )
       .prefault({}),
     backup: z
@@ -241,7 +244,10 @@ export const configSchema = z
     inbound: z
       .object({
         /** First words that opt the sender out of the tenant's bulk messages (case and accents ignored). */
-        stop_keywords: z.array(z.string().min(1).max(32)).min(1).default(['STOP', 'STOPP', 'ARRET', 'UNSUBSCRIBE']),
+        stop_keywords: z
+          .array(z.string().min(1).max(32))
+          .min(1)
+          .default(['STOP', 'STOPP', 'ARRET', 'UNSUBSCRIBE']),
         /** First words that opt the sender back in. */
         start_keywords: z.array(z.string().min(1).max(32)).default(['START', 'UNSTOP']),
         /** Country for senders given in national format (no +/00 and not a valid international number). */
@@ -261,7 +267,7 @@ export const configSchema = z
         /** How often the runner tops campaigns up and starts scheduled ones. */
         tick_ms: z.number().int().min(10).max(10_000).default(100),
         /** Recipients read per list in one expansion page (one transaction). */
-        page_size: z.number().int().min(1).max(5000).default(250),
+        page_size: z.number().int().min(1).max(5000).default(100),
         /** Pages per campaign per tick at most, so one campaign cannot hold the runner. */
         max_pages_per_tick: z.number().int().min(1).max(1000).default(20),
       })
@@ -293,10 +299,10 @@ export const configSchema = z
           .default(24),
         /** PostgreSQL: partitions are created this far ahead of the clock. */
         partitions_ahead_days: z.number().min(0).max(31).default(3),
-        /** Rows removed (or redacted) per write transaction. */
-        chunk_size: z.number().int().min(1).max(10_000).default(500),
-        /** Chunks per housekeeping pass and per kind of work: bounds each pass. */
-        max_chunks_per_pass: z.number().int().min(1).default(40),
+        /** Rows removed (or redacted) per write transaction: 200 messages ≈ 3–8 ms on SQLite (measured). */
+        chunk_size: z.number().int().min(1).max(10_000).default(200),
+        /** Full chunks per housekeeping pass and per kind of work: bounds each pass. */
+        max_chunks_per_pass: z.number().int().min(1).default(50),
         /** Pause between two chunks so the hot path gets the write lock in between. */
         pause_ms: z.number().int().min(0).max(1000).default(5),
         /** SQLite: pages returned to the file system per incremental-vacuum step (one short write). */
@@ -305,7 +311,10 @@ export const configSchema = z
       .strict()
       .refine(
         (r) => r.redact_bodies_after_days === undefined || r.redact_bodies_after_days <= r.messages_days,
-        { message: 'redact_bodies_after_days must not exceed messages_days', path: ['redact_bodies_after_days'] },
+        {
+          message: 'redact_bodies_after_days must not exceed messages_days',
+          path: ['redact_bodies_after_days'],
+        },
       )
       .refine((r) => (r.partitions_ahead_days * 24) / r.partition_hours <= 500, {
         message: 'partitions_ahead_days / partition_hours would create more than 500 partitions per table',

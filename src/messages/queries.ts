@@ -22,6 +22,8 @@ export interface MessageView {
   expires_at: string;
   created_at: string;
   updated_at: string;
+  /** Set once retention blanked `text` (retention.redact_bodies_after_days). */
+  redacted_at: string | null;
 }
 
 export interface MessageDetail extends MessageView {
@@ -69,6 +71,7 @@ export function toView(m: MessageTable): MessageView {
     expires_at: iso(m.expires_at),
     created_at: iso(m.created_at),
     updated_at: iso(m.updated_at),
+    redacted_at: m.redacted_at == null ? null : iso(m.redacted_at),
   };
 }
 

@@ -38,6 +38,13 @@ export class Metrics {
     labelNames: ['connector'] as const,
     registers: [this.registry],
   });
+  readonly httpSeconds = new Histogram({
+    name: 'relais_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route and status (intake answers after the commit)',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
   readonly webhookAttempts = new Counter({
     name: 'relais_webhook_attempts_total',
     help: 'Webhook delivery attempts by result (delivered, retry, failed)',

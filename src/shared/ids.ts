@@ -23,7 +23,7 @@ function bufferedRandom(): number {
  */
 const nextUlid = monotonicFactory(bufferedRandom);
 
-export type IdPrefix = 'msg' | 'evt' | 'ten' | 'key' | 'req' | 'ver';
+export type IdPrefix = 'msg' | 'evt' | 'ten' | 'key' | 'req' | 'ver' | 'cmp' | 'ct' | 'lst' | 'imp';
 
 export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
   return `${prefix}_${nextUlid(nowMs)}`;
@@ -42,7 +42,8 @@ export function idFloor(prefix: IdPrefix, timeMs: number): string {
   return `${prefix}_${time}${'0'.repeat(16)}`;
 }
 
-const ID_PATTERN = /^[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}$/;
+// Prefixes are two or three letters (`ct_` for contacts).
+const ID_PATTERN = /^[a-z]{2,3}_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 export function isWellFormedId(prefix: IdPrefix, id: string): boolean {
   return id.startsWith(`${prefix}_`) && ID_PATTERN.test(id);

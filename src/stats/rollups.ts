@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Lane, MessageStatus, StatsHourlyTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 
-const HOUR_MS = 3_600_000;
+export const HOUR_MS = 3_600_000;
 
 export function hourOf(at: number): number {
   return at - (at % HOUR_MS);

@@ -25,6 +25,7 @@ export interface Database {
   optouts: OptoutTable;
   numbers: NumberTable;
   inbound_messages: InboundMessageTable;
+  inbound_parts: InboundPartTable;
   campaigns: CampaignTable;
   stats_hourly: StatsHourlyTable;
 }
@@ -94,6 +95,8 @@ export interface MessageTable {
   sealed_body: string | null;
   /** The campaign that sent it, or null. */
   campaign_id: string | null;
+  /** When retention blanked `body` (retention.redact_bodies_after_days); null while it is kept. */
+  redacted_at?: number | null;
 }
 
 /** One row per SMS part once it has been submitted to a carrier. */
@@ -263,6 +266,8 @@ export interface ImportTable {
   list_id: string;
   status: ImportStatus;
   default_country: string | null;
+  /** The phone column named by the customer (`phone_column=`), or null: found by header name. */
+  phone_column: string | null;
   /** Data rows read so far. */
   total: number;
   imported: number;
@@ -315,6 +320,21 @@ export interface InboundMessageTable {
   /** The campaign whose message it answers, when the reply could be attributed. */
   campaign_id: string | null;
   message_id: string | null;
+  received_at: number;
+  /** When retention blanked `text` (retention.redact_bodies_after_days); null while it is kept. */
+  redacted_at?: number | null;
+}
+
+/** A part of a long MO waiting for the others (migration 008); the group is keyed by all but `seq`. */
+export interface InboundPartTable {
+  connector: string;
+  from_number: string;
+  to_number: string;
+  reference: number;
+  total: number;
+  seq: number;
+  /** The part's text, already decoded. */
+  text: string;
   received_at: number;
 }
 

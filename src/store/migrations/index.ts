@@ -4,6 +4,9 @@ import * as m002 from './002_carrier_keys.js';
 import * as m003 from './003_webhook_batching.js';
 import * as m004 from './004_verifications.js';
 import * as m005 from './005_audiences_campaigns.js';
+import * as m006 from './006_partitioned_history.js';
+import * as m007 from './007_import_options.js';
+import * as m008 from './008_inbound_parts.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -18,6 +21,9 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '003_webhook_batching': m003,
   '004_verifications': m004,
   '005_audiences_campaigns': m005,
+  '006_partitioned_history': m006,
+  '007_import_options': m007,
+  '008_inbound_parts': m008,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
