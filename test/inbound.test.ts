@@ -288,7 +288,11 @@ describe.each(databaseKinds)('Inbound messages on $name', (kind) => {
     const text = `${'Bonjour, je voudrais réserver une table pour quatre personnes samedi soir. '.repeat(3)}Merci !`;
     expect(text.length).toBeGreaterThan(160);
     expect(await mo('+33612340006', '36222', text)).toBe(0);
-    const rows = await inboundRows('+33612340006');
+    // The simulator reports the first part's answer; the message is whole once the last part is in.
+    const rows = await until('the assembled MO', async () => {
+      const found = await inboundRows('+33612340006');
+      return found.length > 0 ? found : undefined;
+    });
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ tenant_id: e.id, text });
     const waiting = await rig.t.app.store.db.selectFrom('inbound_parts').selectAll().execute();

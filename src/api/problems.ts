@@ -51,6 +51,16 @@ export function installErrorHandling(app: FastifyInstance): void {
       );
     }
     if (error.statusCode === 429) return sendProblem(reply, new RelaisError('rate_limited', error.message));
+    if (isDiskFull(error)) {
+      request.log.error({ err: error }, 'the disk is full');
+      return sendProblem(
+        reply,
+        new RelaisError(
+          'insufficient_storage',
+          'the server is out of disk space; nothing was stored, retry later',
+        ),
+      );
+    }
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(
       reply,
@@ -76,4 +86,9 @@ function describeFastifyError(code: ErrorCode, error: FastifyError): string {
     default:
       return error.message;
   }
+}
+
+/** SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100), or the file system's ENOSPC. */
+function isDiskFull(error: { code?: string }): boolean {
+  return error.code === 'SQLITE_FULL' || error.code === '53100' || error.code === 'ENOSPC';
 }

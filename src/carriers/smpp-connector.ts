@@ -3,10 +3,11 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { type BindMode, bindToSmsc } from '../smpp/client.js';
-import { CommandStatus, describeStatus, isTemporaryError } from '../smpp/constants.js';
+import { CommandStatus, describeStatus, isTemporaryError, Ton } from '../smpp/constants.js';
 import { createPdu, type Pdu } from '../smpp/pdu.js';
 import { type DeliveryReceipt, parseReceipt } from '../smpp/receipt.js';
 import type { SmppSession } from '../smpp/session.js';
+import { getMessagePayload } from '../smpp/tlv.js';
 import { destinationAddress, sourceAddress } from './addresses.js';
 import type { SmppConnectorConfig } from './config.js';
 
@@ -248,11 +249,17 @@ export class SmppConnector {
     const stored = receipt
       ? this.handlers.onReceipt(this.name, receipt)
       : this.handlers.onInbound(this.name, {
-          from: pdu.sourceAddr,
+          // TON 1 (international): the carrier left out the +; say so, the number is unambiguous.
+          from:
+            pdu.sourceAddrTon === Ton.INTERNATIONAL && /^\d+$/.test(pdu.sourceAddr)
+              ? `+${pdu.sourceAddr}`
+              : pdu.sourceAddr,
           to: pdu.destinationAddr,
           dataCoding: pdu.dataCoding,
           esmClass: pdu.esmClass,
-          shortMessage: pdu.shortMessage,
+          // A long MO may come whole in message_payload, with an empty short_message.
+          shortMessage:
+            pdu.shortMessage.length > 0 ? pdu.shortMessage : (getMessagePayload(pdu) ?? Buffer.alloc(0)),
         });
     stored.then(
       () => session.respond(createPdu('deliver_sm_resp', { sequence: pdu.sequence })),

@@ -400,7 +400,7 @@ export class Dispatcher {
     this.held.delete(job.message.id);
     void this.workQueue
       .retryLater(this.options.owner, [job.message.id], this.clock.now() + 30_000, true)
-      .catch((err) => this.log.error({ err }, 'could not requeue a message'));
+      .catch((err) => this.log.error({ err, message_id: job.message.id }, 'could not requeue a message'));
   }
 
   /** Records a job's outcome; the lease is dropped only once the outcome is committed. */

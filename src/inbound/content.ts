@@ -2,7 +2,7 @@ import type { InboundMessage } from '../carriers/smpp-connector.js';
 import { decodeUserData } from '../simulator/content.js';
 import { EsmClass } from '../smpp/constants.js';
 import { type ConcatInfo, parseUdh } from '../smpp/long-message.js';
-import type { Trx } from '../store/store.js';
+import type { Store, Trx } from '../store/store.js';
 
 export interface MoContent {
   /** This deliver_sm's text, decoded per data_coding, without its UDH. */
@@ -37,7 +37,16 @@ export interface PartKey {
  * part is there (deleting the group), or null while parts are missing. A part delivered twice is
  * stored once.
  */
-export async function collectPart(trx: Trx, key: PartKey, text: string, now: number): Promise<string | null> {
+export async function collectPart(
+  store: Store,
+  trx: Trx,
+  key: PartKey,
+  text: string,
+  now: number,
+): Promise<string | null> {
+  // Parts of one message arrive together on several binds: without the lock, two PostgreSQL
+  // transactions each stored their part, each saw the other's missing, and nobody assembled it.
+  await store.lockKey(trx, `mo-parts:${key.connector}:${key.from}:${key.to}:${key.concat.reference}`);
   const group = {
     connector: key.connector,
     from_number: key.from,

@@ -62,7 +62,13 @@ export class InboundService {
     const outcome = await this.store.write(async (trx) => {
       let text = content.text;
       if (content.concat) {
-        const whole = await collectPart(trx, { connector, from, to, concat: content.concat }, text, now);
+        const whole = await collectPart(
+          this.store,
+          trx,
+          { connector, from, to, concat: content.concat },
+          text,
+          now,
+        );
         if (whole === null) return { kind: 'partial' as const, events: 0 };
         text = whole;
       }

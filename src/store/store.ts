@@ -28,6 +28,11 @@ export interface Store {
    * never queues behind bulk work for a connection.
    */
   writeUrgent<T>(fn: (trx: Trx) => Promise<T>): Promise<T>;
+  /**
+   * Serialises transactions that work on the same `key` until the caller's transaction ends: a
+   * transaction-scoped advisory lock on PostgreSQL; nothing on SQLite, whose writes are serial anyway.
+   */
+  lockKey(trx: Trx, key: string): Promise<void>;
   migrate(): Promise<string[]>;
   /** True when every known migration has been applied. */
   isMigrated(): Promise<boolean>;
@@ -86,6 +91,7 @@ function openSqlite(path: string, config: Config): Store {
     dialect: 'sqlite',
     write,
     writeUrgent,
+    lockKey: async () => {},
     skipLocked: sql``,
     incrementalVacuum: (pages) =>
       write(async () => {
@@ -131,6 +137,9 @@ function openPostgres(url: string, poolSize: number, urgentPoolSize: number): St
     dialect: 'postgres',
     write: (fn) => db.transaction().execute(fn),
     writeUrgent: (fn) => urgentDb.transaction().execute(fn),
+    async lockKey(trx, key) {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+    },
     skipLocked: sql`for update skip locked`,
     incrementalVacuum: async () => 0,
     migrate: () => runMigrations(db, 'postgres'),

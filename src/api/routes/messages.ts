@@ -55,7 +55,14 @@ export const messageRoutes =
           summary: 'Send one SMS',
           headers: idempotencyHeader,
           body: SendMessageBody,
-          response: { 202: AcceptedMessage, ...errorResponses, 409: Problem, 413: Problem, 422: Problem },
+          response: {
+            202: AcceptedMessage,
+            ...errorResponses,
+            409: Problem,
+            413: Problem,
+            422: Problem,
+            507: Problem,
+          },
         },
       },
       async (request, reply) =>
@@ -85,7 +92,14 @@ export const messageRoutes =
           summary: 'Send up to 1,000 SMS; each item is accepted or rejected on its own',
           headers: idempotencyHeader,
           body: BatchBody,
-          response: { 202: BatchResponse, ...errorResponses, 409: Problem, 413: Problem, 422: Problem },
+          response: {
+            202: BatchResponse,
+            ...errorResponses,
+            409: Problem,
+            413: Problem,
+            422: Problem,
+            507: Problem,
+          },
         },
       },
       async (request, reply) =>
