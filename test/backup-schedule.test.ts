@@ -23,6 +23,19 @@ function loggerInto(lines: Record<string, unknown>[]) {
 
 const OWN = /^relais-scheduled-\d{8}-\d{6}-\d{3}\.(db|pgdump)$/;
 
+describe('backup configuration', () => {
+  it('rejects a schedule without a directory or with impossible values, naming the key', () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ schedule: { interval_hours: 24 } }, /backup\.schedule\.to/],
+      [{ schedule: { to: 'b', interval_hours: 0 } }, /backup\.schedule\.interval_hours/],
+      [{ schedule: { to: 'b', keep: 0 } }, /backup\.schedule\.keep/],
+      [{ schedule: { to: 'b', every: '1d' } }, /backup\.schedule\.every: unknown configuration key/],
+    ];
+    for (const [backup, message] of bad) expect(() => parseConfig({ backup })).toThrow(message);
+    expect(parseConfig({}).backup.schedule).toBeUndefined();
+  });
+});
+
 describe.each(databaseKinds)('scheduled backups on $name', (kind) => {
   let source: TestDatabase;
   let target: TestDatabase;

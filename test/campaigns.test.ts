@@ -179,6 +179,15 @@ describe.each(databaseKinds)('campaigns API and runner on $name', (kind) => {
     expect((await api('GET', `/v1/campaigns/${mine.id}`)).json().status).toBe('draft');
     expect((await api('GET', '/v1/campaigns', undefined)).statusCode).toBe(200);
     expect((await t.app.http.inject({ method: 'GET', url: '/v1/campaigns' })).statusCode).toBe(401);
+    const openapi = (await t.app.http.inject({ method: 'GET', url: '/openapi.json' })).json();
+    for (const path of [
+      '/v1/campaigns',
+      '/v1/campaigns/{id}',
+      '/v1/campaigns/{id}/preview',
+      '/v1/campaigns/{id}/start',
+    ]) {
+      expect(Object.keys(openapi.paths)).toContain(path);
+    }
   });
 
   it('answers 409 to illegal transitions and follows the lifecycle', async () => {

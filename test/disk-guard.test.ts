@@ -43,6 +43,20 @@ function capture() {
   return { lines, logger: createLogger('info', sink) };
 }
 
+describe('disk_guard configuration', () => {
+  it('rejects thresholds that make no sense, naming the key', () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ critical_free_bytes: 3 * 1024 ** 3 }, /disk_guard\.critical_free_bytes: critical thresholds/],
+      [{ critical_free_percent: 20 }, /disk_guard\.critical_free_bytes: critical thresholds/],
+      [{ warn_free_percent: 101 }, /disk_guard\.warn_free_percent/],
+      [{ interval_ms: 10 }, /disk_guard\.interval_ms/],
+      [{ critical_free_bytes: -1 }, /disk_guard\.critical_free_bytes/],
+      [{ watch: ['/'] }, /disk_guard\.watch: unknown configuration key/],
+    ];
+    for (const [disk_guard, message] of bad) expect(() => parseConfig({ disk_guard })).toThrow(message);
+  });
+});
+
 describe('DiskGuard states', () => {
   it('warns, turns critical, holds with hysteresis, recovers; one log line per change', async () => {
     const disk = new FakeDisk();
@@ -78,6 +92,19 @@ describe('DiskGuard states', () => {
       ['warn', 'ok', 30],
     ]);
     expect(stateLines[1]).toMatchObject({ free_bytes: 9 * MiB, path: '/data' });
+  });
+
+  it('watches the data directory, a SQLite file kept elsewhere, the log and backup directories', () => {
+    const config = parseConfig({ data_dir: '/srv/relais', database_url: 'sqlite:/fast/relais.db' });
+    expect(DiskGuard.volumesOf(config, '/var/log/relais', '/backups')).toEqual([
+      { name: 'data', path: '/srv/relais' },
+      { name: 'database', path: '/fast' },
+      { name: 'logs', path: '/var/log/relais' },
+      { name: 'backups', path: '/backups' },
+    ]);
+    expect(DiskGuard.volumesOf(parseConfig({ data_dir: '/srv/relais' }), null, null)).toEqual([
+      { name: 'data', path: '/srv/relais' },
+    ]);
   });
 
   it('percent thresholds count too, and an unreadable volume keeps its last state (logged)', async () => {

@@ -297,24 +297,30 @@ describe.each(databaseKinds)('long CSV imports on $name', (kind) => {
     .map((p, i) => `${p},N${i}`)
     .join('\n')}\n`;
 
+  /** A tenant, a list, and the upload of `csv` into it (answered once stored). */
+  async function startBigImport(t: TestApp) {
+    const { apiKey } = await t.tenant();
+    const listId = (
+      await t.app.http.inject({
+        method: 'POST',
+        url: '/v1/lists',
+        headers: bearer(apiKey),
+        payload: { name: 'Big' },
+      })
+    ).json().id as string;
+    const res = await t.app.http.inject({
+      method: 'POST',
+      url: `/v1/lists/${listId}/import`,
+      headers: { ...bearer(apiKey), 'content-type': 'text/csv' },
+      payload: csv,
+    });
+    return { apiKey, listId, res };
+  }
+
   it('shows progress while running, and keeps the list consistent with the counts at every poll', async () => {
     const t = await startTestApp(kind, { imports: { chunk_rows: 100 } });
     try {
-      const { apiKey } = await t.tenant();
-      const listId = (
-        await t.app.http.inject({
-          method: 'POST',
-          url: '/v1/lists',
-          headers: bearer(apiKey),
-          payload: { name: 'Big' },
-        })
-      ).json().id;
-      const res = await t.app.http.inject({
-        method: 'POST',
-        url: `/v1/lists/${listId}/import`,
-        headers: { ...bearer(apiKey), 'content-type': 'text/csv' },
-        payload: csv,
-      });
+      const { apiKey, listId, res } = await startBigImport(t);
       expect(res.statusCode).toBe(202);
       expect(res.json().status).toBe('running');
       const partial: number[] = [];
@@ -340,28 +346,14 @@ describe.each(databaseKinds)('long CSV imports on $name', (kind) => {
     } finally {
       await t.close();
     }
-  });
+  }, 120_000); // on a 2-core machine shared with other suites
 
   for (const spoolSurvives of [true, false]) {
     it(`survives a stop mid-import (${spoolSurvives ? 'resumed from its spool file' : 'marked failed without it'})`, async () => {
       const t = await startTestApp(kind, { imports: { chunk_rows: 100, orphan_after_seconds: 0 } });
       let second: Awaited<ReturnType<typeof buildApp>> | undefined;
       try {
-        const { apiKey } = await t.tenant();
-        const listId = (
-          await t.app.http.inject({
-            method: 'POST',
-            url: '/v1/lists',
-            headers: bearer(apiKey),
-            payload: { name: 'Big' },
-          })
-        ).json().id;
-        const res = await t.app.http.inject({
-          method: 'POST',
-          url: `/v1/lists/${listId}/import`,
-          headers: { ...bearer(apiKey), 'content-type': 'text/csv' },
-          payload: csv,
-        });
+        const { listId, res } = await startBigImport(t);
         const importId = res.json().id;
         const read = (app: typeof t.app) =>
           Promise.all([
@@ -426,6 +418,6 @@ describe.each(databaseKinds)('long CSV imports on $name', (kind) => {
         await second?.close();
         await t.db.drop();
       }
-    });
+    }, 120_000);
   }
 });

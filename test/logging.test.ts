@@ -150,6 +150,24 @@ describe('log file rotation (pino-roll + caps)', () => {
   });
 });
 
+describe('log configuration', () => {
+  it('rejects caps that cannot hold, naming the key', () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ max_file_bytes: 10_000, max_total_bytes: 15_000 }, /log\.max_total_bytes: .*twice max_file_bytes/],
+      [{ max_files: 1 }, /log\.max_files/],
+      [{ max_file_bytes: 100 }, /log\.max_file_bytes/],
+      [{ file: '' }, /log\.file/],
+      [{ rotate: 'daily' }, /log\.rotate: unknown configuration key/],
+    ];
+    for (const [log, message] of bad) expect(() => parseConfig({ log })).toThrow(message);
+    expect(parseConfig({ log: { file: 'logs/relais.log' } }).log).toMatchObject({
+      max_file_bytes: 50 * 1024 * 1024,
+      max_files: 10,
+      max_total_bytes: 500 * 1024 * 1024,
+    });
+  });
+});
+
 describe('secrets never reach a log line', () => {
   it('censors connector passwords, tokens, webhook secrets, sealing keys and one-time codes', () => {
     let text = '';

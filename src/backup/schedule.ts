@@ -167,13 +167,18 @@ export class BackupScheduler {
 
 /**
  * The same `VACUUM INTO` as backup.ts (one read transaction: a snapshot that does not block writers),
- * run in a worker thread. The worker is plain JavaScript given as text: it must load where the
- * TypeScript sources are not compiled (tests), and it needs nothing but better-sqlite3.
+ * run in a worker thread at the lowest CPU priority. The worker is plain JavaScript given as text: it
+ * must load where the TypeScript sources are not compiled (tests), and needs nothing but better-sqlite3.
  */
 function vacuumIntoInWorker(source: string, into: string, busyTimeoutMs: number): Promise<void> {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const code = `
     const { workerData } = require('node:worker_threads');
+    try {
+      // Linux: lowest CPU priority for this thread only, so intake on the main thread wins the cores.
+      const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+      require('node:os').setPriority(tid, 19);
+    } catch {}
     const Database = require(workerData.driver);
     const db = new Database(workerData.source, { readonly: true, fileMustExist: true });
     try {
@@ -181,7 +186,11 @@ function vacuumIntoInWorker(source: string, into: string, busyTimeoutMs: number)
       db.prepare('vacuum into ?').run(workerData.into);
     } finally {
       db.close();
-    }`;
+    }
+    // Durable before it is renamed; flushed here, so the main thread's commits do not pay for it.
+    const fs = require('node:fs');
+    const fd = fs.openSync(workerData.into, 'r+');
+    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }`;
   return new Promise((resolvePromise, reject) => {
     const worker = new Worker(code, { eval: true, workerData: { driver, source, into, busyTimeoutMs } });
     worker.once('error', reject);

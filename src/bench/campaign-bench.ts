@@ -57,7 +57,7 @@ export async function runCampaignBench(opts: CampaignBenchOptions): Promise<Camp
   const stack = await startStack({
     kind: opts.db,
     connector: { binds: 1, window: 50, tps: opts.tps },
-    webhookBatch: 0,
+    webhookBatch: 100, // as the e2e latency benchmark: webhooks batched, 100 events per request
     receiptDelayMs: 200,
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 2 });

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,12 +13,14 @@ import { createTenant, freePort, relaisEnv, startRelais } from './server.js';
  * a tenth in national format) is uploaded over HTTP to a Relais process started as a user runs it,
  * and GET /v1/imports/{id} is polled until the import is done.
  *
- *   npm run build && node dist/bench/import-bench.js --db sqlite --rows 1000000
+ *   npm run build && node dist/bench/import-bench.js --db sqlite --rows 1000000 [--chunk-rows N]
  */
 
 export interface ImportBenchOptions {
   db: 'sqlite' | 'postgres';
   rows: number;
+  /** `imports.chunk_rows` of the Relais under test (default: its default). */
+  chunkRows?: number;
   log?: (line: string) => void;
 }
 
@@ -53,11 +56,14 @@ interface ImportView {
 /** Writes the CSV; returns its size. Streams it: a million rows never sit in memory. */
 async function generateCsv(path: string, rows: number): Promise<number> {
   const out = createWriteStream(path);
-  const write = (text: string) =>
-    new Promise<void>((resolve, reject) => {
-      if (out.write(text)) resolve();
-      else out.once('drain', resolve).once('error', reject);
-    });
+  let failed: Error | null = null;
+  out.on('error', (err) => {
+    failed = err;
+  });
+  const write = async (text: string) => {
+    if (failed) throw failed;
+    if (!out.write(text)) await once(out, 'drain');
+  };
   await write('phone,first_name,last_name,city,plan\n');
   const cities = ['Paris', 'Lyon', 'Marseille', 'Lille', 'Nantes'];
   let batch = '';
@@ -128,9 +134,10 @@ export async function runImportBench(options: ImportBenchOptions): Promise<Impor
     );
     db = options.db === 'postgres' ? await postgresDatabase() : sqliteDatabase();
     const configFile = join(db.dataDir, 'bench-import.yaml');
+    const chunk = options.chunkRows ? `imports:\n  chunk_rows: ${options.chunkRows}\n` : '';
     writeFileSync(
       configFile,
-      '# written by the import benchmark: no carrier needed\nsimulator:\n  enabled: never\n',
+      `# written by the import benchmark: no carrier needed\nsimulator:\n  enabled: never\n${chunk}`,
     );
     const port = await freePort();
     const env = relaisEnv({ dataDir: db.dataDir, databaseUrl: db.databaseUrl, port, configFile });
@@ -210,7 +217,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.stderr.write('usage: node dist/bench/import-bench.js [--db sqlite|postgres] [--rows N]\n');
     process.exit(2);
   }
-  runImportBench({ db: dbArg, rows }).catch((err) => {
+  const chunkRows = argValue('--chunk-rows');
+  runImportBench({ db: dbArg, rows, ...(chunkRows ? { chunkRows: Number(chunkRows) } : {}) }).catch((err) => {
     process.stderr.write(`import-bench: ${(err as Error).stack ?? err}\n`);
     process.exit(1);
   });

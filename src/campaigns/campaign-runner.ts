@@ -3,7 +3,7 @@ import { applyStatusChanges } from '../messages/status.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
-import { cursorExhausted, expandPageIn, parseCursor } from './expansion.js';
+import { cursorExhausted, expandPage, parseCursor } from './expansion.js';
 
 export interface CampaignRunnerDeps {
   store: Store;
@@ -139,7 +139,7 @@ export class CampaignRunner {
     if (maxTps !== null) room = Math.min(room, this.takeCredit(campaignId, maxTps, Math.max(1, maxTps / 4)));
     let created = 0;
     for (let pages = 0; room > 0 && pages < config.campaigns.max_pages_per_tick; pages++) {
-      const result = await expandPageIn(store.write, {
+      const result = await expandPage(store, {
         campaignId,
         limit: Math.min(config.campaigns.page_size, room),
         now: clock.now(),

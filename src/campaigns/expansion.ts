@@ -4,7 +4,7 @@ import { writeSubmitUnits } from '../messages/writer.js';
 import { optedOutAmong, withOptoutMention } from '../optouts/optouts.js';
 import { RelaisError } from '../shared/errors.js';
 import type { MessageTable } from '../store/schema.js';
-import type { Trx } from '../store/store.js';
+import type { Db, Store, Trx } from '../store/store.js';
 import { loadRecipients, memberPage } from './recipients.js';
 import { isWindowOpen, recipientZone, type SendWindow } from './send-window.js';
 import { parseAttributes, parseTemplate, renderTemplate } from './templates.js';
@@ -60,16 +60,25 @@ export interface ExpandContext {
 /** Thrown inside the transaction to roll it back when the campaign changed under the page. */
 class CampaignChanged extends Error {}
 
+/** A page read and rendered, ready to commit. */
+interface PagePlan {
+  tenantId: string;
+  rows: MessageTable[];
+  skippedOptout: number;
+  skippedInvalid: number;
+  cursorBefore: string;
+  cursorAfter: CursorState;
+}
+
 /**
- * One expansion page, in the caller's write transaction: read the next recipients, skip opted-out and
- * invalid ones, render and create their messages through the common row builder and writer, then
- * advance the cursor and counters — all or nothing, so a crash resumes at the committed cursor and
- * never creates a recipient's message twice. The cursor update is a compare-and-set on (status,
- * cursor): a concurrent pause/cancel or another node's page rolls this one back.
- * Returns null when the campaign is not running (anymore).
+ * Reads and renders one page outside any transaction: the next recipients, minus opted-out and
+ * invalid ones, each rendered and built through the common row builder. The CPU work (rendering,
+ * number parsing) thus never holds the write lock; commitPage makes it count only if the cursor has
+ * not moved meanwhile. Returns null when the campaign is not running, or a result when there is
+ * nothing to read (waiting for windows, or done).
  */
-export async function expandPage(trx: Trx, ctx: ExpandContext): Promise<PageResult | null> {
-  const campaign = await trx
+async function planPage(db: Db, ctx: ExpandContext): Promise<PagePlan | PageResult | null> {
+  const campaign = await db
     .selectFrom('campaigns')
     .innerJoin('tenants', 'tenants.id', 'campaigns.tenant_id')
     .select([
@@ -98,11 +107,12 @@ export async function expandPage(trx: Trx, ctx: ExpandContext): Promise<PageResu
   // Lagging zones whose window is open go first: their recipients are the oldest.
   const lagZone = Object.keys(state.lag).find((z) => open(z)) ?? null;
   if (lagZone === null && state.done) return { created: 0, moved: false, exhausted: cursorExhausted(state) };
+  const cursorBefore = campaign.cursor ?? '';
 
   const listIds = JSON.parse(campaign.list_ids) as string[];
   const from = lagZone === null ? state.after : state.lag[lagZone]!;
-  const page = await memberPage(trx, listIds, from, lagZone === null ? null : state.after, ctx.limit);
-  const contacts = await loadRecipients(trx, campaign.tenant_id, page.ids);
+  const page = await memberPage(db, listIds, from, lagZone === null ? null : state.after, ctx.limit);
+  const contacts = await loadRecipients(db, campaign.tenant_id, page.ids);
 
   const chosen: typeof contacts = [];
   for (const c of contacts) {
@@ -125,7 +135,7 @@ export async function expandPage(trx: Trx, ctx: ExpandContext): Promise<PageResu
   }
 
   const optedOut = await optedOutAmong(
-    trx,
+    db,
     campaign.tenant_id,
     chosen.map((c) => c.phone),
   );
@@ -161,36 +171,56 @@ export async function expandPage(trx: Trx, ctx: ExpandContext): Promise<PageResu
       skippedInvalid++;
     }
   }
-  if (rows.length > 0) {
-    await writeSubmitUnits(trx, [{ tenantId: campaign.tenant_id, createdAt: ctx.now, rows }]);
+  return {
+    tenantId: campaign.tenant_id,
+    rows,
+    skippedOptout,
+    skippedInvalid,
+    cursorBefore,
+    cursorAfter: state,
+  };
+}
+
+/**
+ * Commits a planned page in one write transaction: the messages and their queue entries (the common
+ * writer), the new cursor and the counters — all or nothing, so a crash resumes at the committed
+ * cursor and never creates a recipient's message twice. The cursor update is a compare-and-set on
+ * (status, cursor): a pause/cancel or another node's page in between rolls this one back.
+ */
+async function commitPage(trx: Trx, ctx: ExpandContext, plan: PagePlan): Promise<void> {
+  if (plan.rows.length > 0) {
+    await writeSubmitUnits(trx, [{ tenantId: plan.tenantId, createdAt: ctx.now, rows: plan.rows }]);
   }
+  const handled = plan.rows.length + plan.skippedOptout + plan.skippedInvalid;
   const updated = await trx
     .updateTable('campaigns')
     .set((eb) => ({
-      cursor: JSON.stringify(state),
-      targeted: eb('targeted', '+', rows.length + skippedOptout + skippedInvalid),
-      queued: eb('queued', '+', rows.length),
-      skipped_optout: eb('skipped_optout', '+', skippedOptout),
-      skipped_invalid: eb('skipped_invalid', '+', skippedInvalid),
+      cursor: JSON.stringify(plan.cursorAfter),
+      targeted: eb('targeted', '+', handled),
+      queued: eb('queued', '+', plan.rows.length),
+      skipped_optout: eb('skipped_optout', '+', plan.skippedOptout),
+      skipped_invalid: eb('skipped_invalid', '+', plan.skippedInvalid),
       updated_at: ctx.now,
     }))
     .where('id', '=', ctx.campaignId)
     .where('status', '=', 'running')
-    .where('cursor', '=', campaign.cursor ?? '')
+    .where('cursor', '=', plan.cursorBefore)
     .executeTakeFirst();
   if (Number(updated.numUpdatedRows) !== 1) throw new CampaignChanged();
-  return { created: rows.length, moved: true, exhausted: cursorExhausted(state) };
 }
 
-/** Runs expandPage in its own write transaction; a concurrent change of the campaign yields null. */
-export async function expandPageIn(
-  write: <T>(fn: (trx: Trx) => Promise<T>) => Promise<T>,
-  ctx: ExpandContext,
-): Promise<PageResult | null> {
+/**
+ * One expansion page: planned outside, committed in one write transaction. Null when the campaign is
+ * not running, or changed between the two (the next page starts again from the committed cursor).
+ */
+export async function expandPage(store: Store, ctx: ExpandContext): Promise<PageResult | null> {
+  const plan = await planPage(store.db, ctx);
+  if (plan === null || !('rows' in plan)) return plan;
   try {
-    return await write((trx) => expandPage(trx, ctx));
+    await store.write((trx) => commitPage(trx, ctx, plan));
   } catch (err) {
     if (err instanceof CampaignChanged) return null;
     throw err;
   }
+  return { created: plan.rows.length, moved: true, exhausted: cursorExhausted(plan.cursorAfter) };
 }

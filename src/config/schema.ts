@@ -230,8 +230,11 @@ export const configSchema = z
           .int()
           .min(1024)
           .default(200 * 1024 * 1024),
-        /** Rows written per transaction: contacts, memberships, errors and progress commit together. */
-        chunk_rows: z.number().int().min(10).max(20_000).default(4000),
+        /**
+         * Rows written per transaction: contacts, memberships, errors and progress commit together.
+         * On SQLite a transaction holds the one connection: ~1,000 rows keep it under ~20 ms.
+         */
+        chunk_rows: z.number().int().min(10).max(20_000).default(1000),
         /**
          * At start, a `running` import whose spool file is gone is marked failed once it has made no
          * progress for this long (another PostgreSQL node may still be running it).
@@ -299,8 +302,8 @@ export const configSchema = z
           .default(24),
         /** PostgreSQL: partitions are created this far ahead of the clock. */
         partitions_ahead_days: z.number().min(0).max(31).default(3),
-        /** Rows removed (or redacted) per write transaction: 200 messages ≈ 3–8 ms on SQLite (measured). */
-        chunk_size: z.number().int().min(1).max(10_000).default(200),
+        /** Rows removed (or redacted) per write transaction; SQLite holds the event loop that long (docs/retention.md#measured). */
+        chunk_size: z.number().int().min(1).max(10_000).default(100),
         /** Full chunks per housekeeping pass and per kind of work: bounds each pass. */
         max_chunks_per_pass: z.number().int().min(1).default(50),
         /** Pause between two chunks so the hot path gets the write lock in between. */

@@ -1,5 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { databaseTarget } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from './metrics.js';
@@ -28,7 +29,7 @@ export const statfsReader: StatfsReader = async (path) => {
 };
 
 export interface WatchedVolume {
-  /** Label of the metrics and log lines: `data`, `logs`, `backups`. */
+  /** Label of the metrics and log lines: `data`, `database`, `logs`, `backups`. */
   name: string;
   path: string;
 }
@@ -64,9 +65,15 @@ export class DiskGuard {
     for (const v of volumes) this.status.set(v.name, { ...v, state: 'ok' });
   }
 
-  /** The volumes of a configuration: the data directory, plus the log and backup directories if set. */
+  /**
+   * The volumes of a configuration: the data directory (on PostgreSQL it still holds logs, backups,
+   * imports), a SQLite database kept elsewhere, and the log and backup directories if set.
+   */
   static volumesOf(config: Config, logDir: string | null, backupDir: string | null): WatchedVolume[] {
     const volumes: WatchedVolume[] = [{ name: 'data', path: config.data_dir }];
+    const db = databaseTarget(config);
+    if (db.kind === 'sqlite' && db.path !== ':memory:' && dirname(db.path) !== config.data_dir)
+      volumes.push({ name: 'database', path: dirname(db.path) });
     if (logDir) volumes.push({ name: 'logs', path: logDir });
     if (backupDir) volumes.push({ name: 'backups', path: backupDir });
     return volumes;
