@@ -111,7 +111,7 @@ async function sendTraffic(stack: Stack, rate: number, until: () => boolean, cou
     const messages = Array.from({ length: perBatch }, () => {
       seq++;
       return {
-        to: `+3361${String(seq % 10_000_000).padStart(8, '0')}`,
+        to: `+336${String(10_000_000 + (seq % 89_999_999)).padStart(8, '0')}`,
         from: 'Soak',
         text: `Soak message ${seq}: your order has shipped`,
         lane: 'bulk',
@@ -122,7 +122,10 @@ async function sendTraffic(stack: Stack, rate: number, until: () => boolean, cou
       headers: { authorization: `Bearer ${stack.apiKey}` },
       body: { messages },
     });
-    if (res.status !== 202) throw new Error(`batch refused: ${res.status} ${JSON.stringify(res.body)}`);
+    const rejected = (res.body as { rejected?: number }).rejected;
+    if (res.status !== 202 || rejected !== 0) {
+      throw new Error(`batch refused: ${res.status} ${JSON.stringify(res.body).slice(0, 500)}`);
+    }
     counter.sent += perBatch;
     batches++;
     // Paced on the schedule, not on the answers: a slow answer does not lower the offered rate.
