@@ -32,6 +32,11 @@ export interface CampaignBenchOptions {
   tps: number;
   /** Gap between two otp messages, ms. */
   otpGapMs: number;
+  /**
+   * What the urgent probe sends: an `otp` message (POST /v1/messages), or a Verify code
+   * (POST /v1/verifications, whose SMS goes on the otp lane).
+   */
+  urgent?: 'otp' | 'verification';
   log?: (line: string) => void;
 }
 
@@ -59,6 +64,9 @@ export async function runCampaignBench(opts: CampaignBenchOptions): Promise<Camp
     connector: { binds: 1, window: 50, tps: opts.tps },
     webhookBatch: 100, // as the e2e latency benchmark: webhooks batched, 100 events per request
     receiptDelayMs: 200,
+    // The Verify probe's own traffic must not meet the per-tenant and per-key rate limits.
+    extraYaml:
+      'verify:\n  rate_limits:\n    per_tenant: { limit: 1000000 }\n    per_api_key: { limit: 1000000 }\n',
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 2 });
   let store: Store | null = null;
@@ -111,14 +119,21 @@ export async function runCampaignBench(opts: CampaignBenchOptions): Promise<Camp
     const otpStarted: number[] = [];
     for (let i = 0; wallNow() - startedAt < opts.seconds * 1000; i++) {
       otpStarted.push(wallNow());
-      const res = await call(agent, base, stack.apiKey, 'POST', '/v1/messages', {
-        to: `+336${13_000_000 + (i % 1_000_000)}`,
-        from: 'Relais',
-        text: `${OTP}${i} Your code is ${String(100_000 + i).slice(-6)}`,
-        lane: 'otp',
-      });
-      if (res.status !== 202)
-        throw new Error(`otp #${i} answered ${res.status}: ${JSON.stringify(res.body)}`);
+      const to = `+336${13_000_000 + (i % 1_000_000)}`;
+      const res =
+        opts.urgent === 'verification'
+          ? await call(agent, base, stack.apiKey, 'POST', '/v1/verifications', {
+              to,
+              template: `${OTP}${i} Your code is {{code}}`,
+            })
+          : await call(agent, base, stack.apiKey, 'POST', '/v1/messages', {
+              to,
+              from: 'Relais',
+              text: `${OTP}${i} Your code is ${String(100_000 + i).slice(-6)}`,
+              lane: 'otp',
+            });
+      if (res.status !== 202 && res.status !== 201)
+        throw new Error(`urgent #${i} answered ${res.status}: ${JSON.stringify(res.body)}`);
       await sleep(opts.otpGapMs);
     }
     await sampler;
@@ -218,8 +233,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       seconds: { type: 'string', default: '60' },
       tps: { type: 'string', default: '500' },
       'otp-gap-ms': { type: 'string', default: '50' },
+      urgent: { type: 'string', default: 'otp' },
     },
   });
+  if (values.urgent !== 'otp' && values.urgent !== 'verification')
+    throw new Error('--urgent is otp or verification');
   if (values.db !== 'sqlite' && values.db !== 'postgres') throw new Error('--db is sqlite or postgres');
   const result = await runCampaignBench({
     db: values.db,
@@ -227,6 +245,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     seconds: Number(values.seconds),
     tps: Number(values.tps),
     otpGapMs: Number(values['otp-gap-ms']),
+    urgent: values.urgent,
     log: (line) => process.stderr.write(`campaign-bench: ${line}\n`),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

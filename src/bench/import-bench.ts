@@ -21,6 +21,8 @@ export interface ImportBenchOptions {
   rows: number;
   /** `imports.chunk_rows` of the Relais under test (default: its default). */
   chunkRows?: number;
+  /** Write V8 CPU profiles of Relais (every thread) into this directory. */
+  profileDir?: string;
   log?: (line: string) => void;
 }
 
@@ -142,7 +144,11 @@ export async function runImportBench(options: ImportBenchOptions): Promise<Impor
     const port = await freePort();
     const env = relaisEnv({ dataDir: db.dataDir, databaseUrl: db.databaseUrl, port, configFile });
     const { apiKey } = await createTenant(env, 'Bench');
-    relais = await startRelais(env, port);
+    relais = await startRelais(
+      env,
+      port,
+      options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+    );
     const base = relais.baseUrl;
     const list = await httpJson<{ id: string }>('POST', `${base}/v1/lists`, apiKey);
     const started = Date.now();
@@ -218,7 +224,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.exit(2);
   }
   const chunkRows = argValue('--chunk-rows');
-  runImportBench({ db: dbArg, rows, ...(chunkRows ? { chunkRows: Number(chunkRows) } : {}) }).catch((err) => {
+  const profileDir = argValue('--profile');
+  runImportBench({
+    db: dbArg,
+    rows,
+    ...(chunkRows ? { chunkRows: Number(chunkRows) } : {}),
+    ...(profileDir ? { profileDir } : {}),
+  }).catch((err) => {
     process.stderr.write(`import-bench: ${(err as Error).stack ?? err}\n`);
     process.exit(1);
   });

@@ -64,6 +64,8 @@ export const configSchema = z
         /** FULL fsyncs the WAL on every commit (power-loss safe); NORMAL survives process crashes only. */
         synchronous: z.enum(['FULL', 'NORMAL']).default('FULL'),
         busy_timeout_ms: z.number().int().min(0).default(5000),
+        /** Page cache of the connection, MiB (SQLite's default is 2). */
+        cache_mib: z.number().int().min(2).max(16_384).default(32),
       })
       .strict()
       .prefault({}),
