@@ -16,7 +16,8 @@ import { renderSoakSection, runSoak, writeSoakSection } from './soak.js';
  *   - history: lookups and statistics with 10,000,000 messages in history;
  *   - soak: steady traffic with retention in minutes, sizes sampled.
  *
- *   node dist/bench/suite.js [--only campaigns,history,soak] [--db sqlite|postgres|both] [--quick] [--no-docs]
+ *   node dist/bench/suite.js [--only campaigns,history,soak] [--db sqlite|postgres|both] [--quick]
+ *     [--keep] (reuse the seeded 10M-history databases) [--soak-minutes N] [--no-docs]
  */
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -126,6 +127,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'soak-minutes': { type: 'string', default: '10' },
     },
   });
   const only = new Set(values.only.split(','));
@@ -176,7 +178,12 @@ async function main(): Promise<void> {
     write('history', historySection(results, command));
   }
   if (only.has('soak')) {
-    const opts = { minutes: quick ? 4 : 10, rate: 200, retentionMinutes: 1, sampleSeconds: quick ? 20 : 30 };
+    const opts = {
+      minutes: quick ? 4 : Number(values['soak-minutes']),
+      rate: 200,
+      retentionMinutes: 1,
+      sampleSeconds: quick ? 20 : 30,
+    };
     const results = [];
     for (const db of kinds) results.push(await runSoak(db, opts, log));
     const section = renderSoakSection(results, command);
