@@ -1,13 +1,12 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seedList } from '../src/bench/campaign-seed.js';
 import { parseConfig } from '../src/config/load.js';
-import { CarrierSimulator } from '../src/simulator/simulator.js';
+import type { CarrierSimulator } from '../src/simulator/simulator.js';
 import { CommandStatus } from '../src/smpp/constants.js';
 import { openStore } from '../src/store/store.js';
 import { bearer } from './helpers/app.js';
 import { type CarrierRig, startCarrierRig, waitBound } from './helpers/carrier.js';
+import { type CrashRig, startCrashRig } from './helpers/crash.js';
 import { databaseKinds, type TestDatabase } from './helpers/databases.js';
 import { runCli, startServerProcess } from './helpers/server-process.js';
 
@@ -194,36 +193,18 @@ describe.each(databaseKinds)('crash during a campaign on $name', (kind) => {
   let sim: CarrierSimulator;
   let env: Record<string, string>;
 
+  let rig: CrashRig;
   beforeAll(async () => {
-    db = await kind.create();
-    sim = new CarrierSimulator({ port: 0, receipt_delay_ms: 50, seed: 11 });
-    const { port } = await sim.start();
-    const configFile = join(db.dataDir, 'relais.yaml');
-    writeFileSync(
-      configFile,
-      [
-        'dispatcher:',
-        '  lease_ms: 2000',
-        `  max_unrecorded: ${MAX_UNRECORDED}`,
-        'connectors:',
-        '  - name: carrier-a',
-        '    host: 127.0.0.1',
-        `    port: ${port}`,
-        '    system_id: relais',
-        '    password: secret',
-        `    binds: ${BINDS}`,
-        `    window: ${WINDOW}`,
-        '    tps: 400',
-        '    reconnect_min_ms: 50',
-        '',
-      ].join('\n'),
-    );
-    env = { RELAIS_DATA_DIR: db.dataDir, DATABASE_URL: db.url, RELAIS_CONFIG: configFile };
+    rig = await startCrashRig(kind, {
+      seed: 11,
+      binds: BINDS,
+      window: WINDOW,
+      tps: 400,
+      maxUnrecorded: MAX_UNRECORDED,
+    });
+    ({ db, sim, env } = rig);
   });
-  afterAll(async () => {
-    await sim.stop();
-    await db.drop();
-  });
+  afterAll(() => rig.close());
 
   it('sends every recipient once after a restart, duplicates bounded by what was in flight', async () => {
     const created = JSON.parse(runCli(['tenant', 'create', '--name', 'Crash'], env).stdout) as {

