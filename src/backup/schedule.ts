@@ -140,6 +140,7 @@ export class BackupScheduler {
     if (target.kind === 'postgres') {
       const made = await backupDatabase(this.config, this.dir, now);
       const file = join(this.dir, `relais-scheduled-${stamp}.pgdump`);
+      await this.makeRoom();
       renameSync(made.file, file);
       return { ...made, file };
     }
@@ -149,6 +150,7 @@ export class BackupScheduler {
     const partial = `${file}.partial`;
     try {
       await vacuumIntoInWorker(target.path, partial, this.config.sqlite.busy_timeout_ms);
+      await this.makeRoom();
       renameSync(partial, file); // a file with the final name is always a whole backup
     } finally {
       rmSync(partial, { force: true });
@@ -157,11 +159,19 @@ export class BackupScheduler {
   }
 
   /** Deletes scheduled backups beyond `keep`, oldest first. Returns how many. */
-  private async applyRetention(): Promise<number> {
+  private async applyRetention(keep = this.schedule.keep): Promise<number> {
     const own = await this.listOwn();
-    const extra = own.slice(this.schedule.keep);
+    const extra = own.slice(keep);
     for (const f of extra) await unlink(f.file).catch(() => {});
     return extra.length;
+  }
+
+  /**
+   * Once a new backup is whole (still under its temporary name), the oldest make room for it, so
+   * that never more than `keep` backups are on the disk, not even for an instant.
+   */
+  private async makeRoom(): Promise<void> {
+    await this.applyRetention(this.schedule.keep - 1);
   }
 }
 
