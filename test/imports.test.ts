@@ -185,6 +185,28 @@ describe.each(databaseKinds)('CSV imports on $name', (kind) => {
     expect(errors[5]).toMatch(/^10,"'=HYPERLINK\(""http:\/\/evil""\)",/);
   });
 
+  it('keeps every character of names and attributes: quotes, backslashes, braces, commas, NULL-like words, emoji', async () => {
+    const listId = await newList();
+    const csv = [
+      'phone,first_name,last_name,note',
+      '+33612370001,"O""Brien \\ {a,b}",NULL,"\\N ""x"" 🎉"',
+      '+33612370002,"{""json"": 1}",\\,"tab\there"',
+    ].join('\n');
+    const done = await importFile(listId, `${csv}\n`);
+    expect(done).toMatchObject({ status: 'completed', imported: 2, invalid: 0 });
+    const byPhone = new Map((await members(listId)).map((m) => [m.phone, m]));
+    expect(byPhone.get('+33612370001')).toMatchObject({
+      first_name: 'O"Brien \\ {a,b}',
+      last_name: 'NULL',
+      attributes: { note: '\\N "x" 🎉' },
+    });
+    expect(byPhone.get('+33612370002')).toMatchObject({
+      first_name: '{"json": 1}',
+      last_name: '\\',
+      attributes: { note: 'tab\there' },
+    });
+  });
+
   it('finds the phone column by phone_column= and reads national numbers with default_country', async () => {
     const listId = await newList();
     const csv = 'name,contact\nAna,612360001\nBob,0612360002\n';

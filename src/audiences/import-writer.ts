@@ -44,45 +44,17 @@ export class ImportWriter {
     now: number,
   ): Promise<ChunkCounts> {
     const contactIds: string[] = [];
-    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-      const slice = rows.slice(i, i + ROWS_PER_STATEMENT);
-      // Rows giving a zone overwrite the contact's; the others keep it (a derived zone is only a default).
-      const withZone = slice.filter((r) => r.timezone !== null);
-      const withoutZone = slice.filter((r) => r.timezone === null);
-      for (const [group, zoneGiven] of [
-        [withZone, true],
-        [withoutZone, false],
-      ] as const) {
-        if (group.length === 0) continue;
-        const params: unknown[] = [];
-        for (const r of group) {
-          params.push(
-            newId('ct', now),
-            target.tenantId,
-            r.phone,
-            r.country,
-            r.first_name,
-            r.last_name,
-            JSON.stringify(r.attributes),
-            r.timezone ?? countryTimezone(r.country),
-            now,
-            now,
-          );
-        }
-        const result = await trx.executeQuery<{ id: string }>(
-          CompiledQuery.raw(this.contactUpsert(group.length, zoneGiven), params),
-        );
-        for (const row of result.rows) contactIds.push(row.id);
-      }
+    // Rows giving a zone overwrite the contact's; the others keep it (a derived zone is only a default).
+    const withZone = rows.filter((r) => r.timezone !== null);
+    const withoutZone = rows.filter((r) => r.timezone === null);
+    for (const [group, zoneGiven] of [
+      [withZone, true],
+      [withoutZone, false],
+    ] as const) {
+      if (group.length > 0)
+        contactIds.push(...(await this.upsertContacts(trx, target, group, zoneGiven, now)));
     }
-    let imported = 0;
-    for (let i = 0; i < contactIds.length; i += ROWS_PER_STATEMENT) {
-      const slice = contactIds.slice(i, i + ROWS_PER_STATEMENT);
-      const params: unknown[] = [];
-      for (const id of slice) params.push(target.listId, id, now);
-      const result = await trx.executeQuery(CompiledQuery.raw(this.memberInsert(slice.length), params));
-      imported += result.rows.length;
-    }
+    const imported = await this.addMembers(trx, target.listId, contactIds, now);
     if (imported > 0) await bumpCount(trx, target.listId, imported, now);
     for (let i = 0; i < errors.length; i += ROWS_PER_STATEMENT) {
       await trx
@@ -112,14 +84,82 @@ export class ImportWriter {
     return chunk;
   }
 
+  /** Upserts contacts, returning their ids (new or existing). */
+  private async upsertContacts(
+    trx: Trx,
+    target: ImportTarget,
+    group: ImportRow[],
+    zoneGiven: boolean,
+    now: number,
+  ): Promise<string[]> {
+    const ids: string[] = [];
+    if (this.store.dialect === 'postgres') {
+      // One statement per chunk with a text[] per column: binding 10,000 scalar parameters cost the
+      // server more than the inserts themselves (the import ran at half the speed).
+      const columns: (string | null)[][] = [[], [], [], [], [], [], []];
+      for (const r of group) {
+        columns[0]!.push(newId('ct', now));
+        columns[1]!.push(r.phone);
+        columns[2]!.push(r.country);
+        columns[3]!.push(r.first_name);
+        columns[4]!.push(r.last_name);
+        columns[5]!.push(JSON.stringify(r.attributes));
+        columns[6]!.push(r.timezone ?? countryTimezone(r.country));
+      }
+      const result = await trx.executeQuery<{ id: string }>(
+        CompiledQuery.raw(pgContactUpsert(zoneGiven), [target.tenantId, now, ...columns]),
+      );
+      for (const row of result.rows) ids.push(row.id);
+      return ids;
+    }
+    for (let i = 0; i < group.length; i += ROWS_PER_STATEMENT) {
+      const slice = group.slice(i, i + ROWS_PER_STATEMENT);
+      const params: unknown[] = [];
+      for (const r of slice) {
+        params.push(
+          newId('ct', now),
+          target.tenantId,
+          r.phone,
+          r.country,
+          r.first_name,
+          r.last_name,
+          JSON.stringify(r.attributes),
+          r.timezone ?? countryTimezone(r.country),
+          now,
+          now,
+        );
+      }
+      const result = await trx.executeQuery<{ id: string }>(
+        CompiledQuery.raw(this.contactUpsert(slice.length, zoneGiven), params),
+      );
+      for (const row of result.rows) ids.push(row.id);
+    }
+    return ids;
+  }
+
+  /** Adds the contacts to the list; returns how many were not members yet. */
+  private async addMembers(trx: Trx, listId: string, contactIds: string[], now: number): Promise<number> {
+    if (this.store.dialect === 'postgres') {
+      if (contactIds.length === 0) return 0;
+      const result = await trx.executeQuery(CompiledQuery.raw(PG_MEMBER_INSERT, [listId, now, contactIds]));
+      return result.rows.length;
+    }
+    let added = 0;
+    for (let i = 0; i < contactIds.length; i += ROWS_PER_STATEMENT) {
+      const slice = contactIds.slice(i, i + ROWS_PER_STATEMENT);
+      const params: unknown[] = [];
+      for (const id of slice) params.push(listId, id, now);
+      const result = await trx.executeQuery(CompiledQuery.raw(this.memberInsert(slice.length), params));
+      added += result.rows.length;
+    }
+    return added;
+  }
+
   private contactUpsert(rows: number, zoneGiven: boolean): string {
     const key = `contacts:${rows}:${zoneGiven}`;
     let text = this.texts.get(key);
     if (text === undefined) {
-      const merge =
-        this.store.dialect === 'postgres'
-          ? sql<string>`(contacts.attributes::jsonb || excluded.attributes::jsonb)::text`
-          : sql<string>`json_patch(contacts.attributes, excluded.attributes)`;
+      const merge = sql<string>`json_patch(contacts.attributes, excluded.attributes)`;
       const compiled = this.store.db
         .insertInto('contacts')
         .values(
@@ -171,3 +211,23 @@ export class ImportWriter {
     return text;
   }
 }
+
+/** PostgreSQL: the chunk's contacts as one INSERT … SELECT FROM unnest(text[] per column). */
+function pgContactUpsert(zoneGiven: boolean): string {
+  return `insert into contacts (id, tenant_id, phone, country, first_name, last_name, attributes, timezone, created_at, updated_at)
+    select u.id, $1, u.phone, u.country, u.first_name, u.last_name, u.attributes, u.timezone, $2::bigint, $2::bigint
+    from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+      as u(id, phone, country, first_name, last_name, attributes, timezone)
+    on conflict (tenant_id, phone) do update set
+      first_name = coalesce(excluded.first_name, contacts.first_name),
+      last_name = coalesce(excluded.last_name, contacts.last_name),
+      attributes = (contacts.attributes::jsonb || excluded.attributes::jsonb)::text,
+      ${zoneGiven ? 'timezone = excluded.timezone,' : ''}
+      updated_at = excluded.updated_at
+    returning id`;
+}
+
+const PG_MEMBER_INSERT = `insert into list_members (list_id, contact_id, added_at)
+  select $1, u.contact_id, $2::bigint from unnest($3::text[]) as u(contact_id)
+  on conflict (list_id, contact_id) do nothing
+  returning contact_id`;
