@@ -104,6 +104,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const carriers = new CarrierService(config, store, workQueue, clock, logger, metrics);
   registerStateGauges(metrics, store, workQueue, carriers);
   messages.onQueued((urgent) => carriers.dispatcher.notify(urgent));
+  messages.handUrgentTo(carriers.dispatcher);
   const optouts = new OptoutService(store, clock);
   optouts.onWebhookEvents(() => webhooks.notify());
   const numbers = new NumberService(store, clock);

@@ -1,5 +1,6 @@
 import type { Config } from './config/schema.js';
 import type { WorkQueue } from './dispatch/work-queue.js';
+import { vacuumDeadRows } from './retention/dead-rows.js';
 import type { RetentionReport } from './retention/retention.js';
 import type { Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
@@ -10,7 +11,8 @@ const INTERVAL_MS = 10_000;
 
 /**
  * Periodic upkeep off the hot path: expire queued messages whose validity ended, forget old
- * Idempotency-Keys, and the history's retention (src/retention/: bounded work per pass).
+ * Idempotency-Keys, the history's retention (src/retention/: bounded work per pass), and on
+ * PostgreSQL a vacuum of the tables whose dead rows piled up.
  */
 export class Housekeeping {
   private timer: NodeJS.Timeout | null = null;
@@ -51,6 +53,7 @@ export class Housekeeping {
     idempotencyKeysPurged: number;
     verify?: VerifyHousekeeping;
     retention?: RetentionReport;
+    vacuumed: string[];
   }> {
     let expired = 0;
     for (let n = await this.workQueue.expireDue(); n > 0; n = await this.workQueue.expireDue()) expired += n;
@@ -63,8 +66,11 @@ export class Housekeeping {
     if (verify && verify.expired + verify.purged > 0)
       this.log.info({ verify }, 'verifications expired or purged');
     const retention = await this.retention?.runOnce();
+    const vacuumed = await vacuumDeadRows(this.store, this.config.postgres.vacuum_min_dead_rows);
+    if (vacuumed.length > 0) this.log.debug({ vacuumed }, 'vacuumed tables with many dead rows');
     return {
       expired,
+      vacuumed,
       idempotencyKeysPurged: Number(purged.numDeletedRows),
       ...(verify ? { verify } : {}),
       ...(retention ? { retention } : {}),

@@ -236,4 +236,42 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     const bigBefore = sent.slice(0, lastSmall).filter((t) => t.startsWith('big')).length;
     expect(bigBefore).toBeLessThan(150);
   });
+
+  it('hands urgent messages from intake straight to the dispatcher: leased at commit, never claimed', async () => {
+    rig = await startCarrierRig(kind);
+    const tenant = await rig.t.tenant();
+    await waitBound(rig);
+    const { workQueue } = rig.t.app;
+    const claimedIds: string[] = [];
+    const claim = workQueue.claim.bind(workQueue);
+    workQueue.claim = async (options) => {
+      const claimed = await claim(options);
+      claimedIds.push(...claimed.map((m) => m.id));
+      return claimed;
+    };
+    const otp = await rig.send(tenant.apiKey, { text: 'Your code is 654321', lane: 'otp' });
+    const transactional = await rig.send(tenant.apiKey, { text: 'Order shipped', lane: 'transactional' });
+    const bulk = await rig.send(tenant.apiKey, { text: 'Sale today', lane: 'bulk' });
+    await rig.waitForStatus([otp, transactional, bulk], ['delivered']);
+    // The bulk message went through a claim; the urgent ones were taken from the intake commit.
+    expect(claimedIds).toContain(bulk);
+    expect(claimedIds).not.toContain(otp);
+    expect(claimedIds).not.toContain(transactional);
+    expect(rig.sim.received.map((r) => r.text).sort()).toEqual(
+      ['Order shipped', 'Sale today', 'Your code is 654321'].sort(),
+    );
+  });
+
+  it('commits urgent messages unleased while no carrier is bound: they wait in the queue for any node', async () => {
+    rig = await startCarrierRig(kind, { accounts: [{ system_id: 'relais', password: 'other' }] });
+    const tenant = await rig.t.tenant();
+    const otp = await rig.send(tenant.apiKey, { text: 'Your code is 111111', lane: 'otp' });
+    const row = await rig.t.app.store.db
+      .selectFrom('queue')
+      .select(['claimed_by'])
+      .where('message_id', '=', otp)
+      .executeTakeFirst();
+    expect(row).toEqual({ claimed_by: null });
+    expect(rig.t.app.carriers.dispatcher.lease()).toBeNull();
+  });
 });

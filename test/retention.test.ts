@@ -559,6 +559,33 @@ describe.each(databaseKinds.filter((k) => k.name === 'postgres'))('retention par
       )
     ).map((r) => r.name);
 
+  it('vacuums a table once its dead rows pile up, whether or not autovacuum runs', async () => {
+    const store = ctx.t.app.store;
+    await store.write(async (trx) => {
+      await sql`insert into queue (message_id, tenant_id, lane, lane_rank, not_before, expires_at)
+        select 'churn-' || g, 'churn', 'bulk', 2, 0, 0 from generate_series(1, 6000) g`.execute(trx);
+      await sql`delete from queue where tenant_id = 'churn'`.execute(trx);
+    });
+    const deadInQueue = async () =>
+      Number(
+        (
+          await q<{ n: string }>(`select n_dead_tup as n from pg_stat_user_tables where relname = 'queue'`)
+        )[0]!.n,
+      );
+    // Statistics reach pg_stat_user_tables within a second or so.
+    const deadline = Date.now() + 10_000;
+    let vacuumed: string[] = [];
+    while (Date.now() < deadline) {
+      vacuumed = (await ctx.t.app.housekeeping.runOnce()).vacuumed;
+      if (vacuumed.includes('queue')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(vacuumed).toContain('queue');
+    expect(await deadInQueue()).toBeLessThan(100);
+    // Just vacuumed: the next pass leaves it alone.
+    expect((await ctx.t.app.housekeeping.runOnce()).vacuumed).not.toContain('queue');
+  });
+
   it('migration 006 made every history table a partitioned table keyed in byte order', async () => {
     for (const table of HISTORY_TABLES) {
       const [info] = await q<{ strategy: string; collation: string }>(

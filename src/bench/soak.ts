@@ -218,8 +218,6 @@ export function renderSoakSection(results: SoakResult[], command: string): strin
     SOAK_START,
     '## Soak: sizes stay flat with retention and log rotation',
     '',
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB, Node.js ${process.version}. Date: ${new Date().toISOString()}. Command: \`${command}\`.`,
-    '',
     'Steady bulk traffic through the HTTP API to the simulator (separate processes), with `retention.messages_days` set',
     'to minutes, PostgreSQL partitions a tenth of that wide, and log files capped (`log.max_file_bytes` 1 MiB,',
     '`log.max_files` 4, `log.max_total_bytes` 4 MiB, level info). Sampled from outside Relais: database size (SQLite file',
@@ -228,7 +226,10 @@ export function renderSoakSection(results: SoakResult[], command: string): strin
   ];
   for (const r of results) {
     lines.push(
+      subsectionStart(r.kind),
       `### ${r.kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'}: ${r.minutes} min at ${r.rate} msg/s, retention ${r.retentionMinutes} min — ${r.flat ? '**flat**' : '**GROWING**'}`,
+      '',
+      `Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB, Node.js ${process.version}. Date: ${new Date().toISOString()}. Command: \`${command}\`.`,
       '',
       `End versus the largest value of the first half after warm-up (two horizons): database ×${r.growth.db.toFixed(2)}, logs ×${r.growth.log.toFixed(2)}, history rows ×${r.growth.history.toFixed(2)}, RSS ×${r.growth.rss.toFixed(2)}.`,
       '',
@@ -239,16 +240,39 @@ export function renderSoakSection(results: SoakResult[], command: string): strin
           `| ${s.t} | ${s.sent.toLocaleString('en-US')} | ${s.historyRows.toLocaleString('en-US')} | ${mib(s.dbBytes)} | ${mib(s.logBytes)} (${s.logFiles}) | ${mib(s.rssBytes)} |`,
       ),
       '',
+      subsectionEnd(r.kind),
     );
   }
   lines.push(SOAK_END);
   return lines.join('\n');
 }
 
-export function writeSoakSection(file: string, section: string): void {
+const subsectionStart = (kind: string) => `<!-- soak:${kind} -->`;
+const subsectionEnd = (kind: string) => `<!-- /soak:${kind} -->`;
+
+function subsectionOf(text: string, kind: string): string | null {
+  const start = text.indexOf(subsectionStart(kind));
+  const end = text.indexOf(subsectionEnd(kind));
+  return start >= 0 && end > start ? text.slice(start, end + subsectionEnd(kind).length) : null;
+}
+
+/** Replaces the soak section; a database this run left out keeps its earlier results. */
+export function writeSoakSection(file: string, fresh: string): void {
   const doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
   const start = doc.indexOf(SOAK_START);
   const end = doc.indexOf(SOAK_END);
+  const old = start >= 0 && end > start ? doc.slice(start, end) : '';
+  let section = fresh;
+  for (const kind of ['sqlite', 'postgres']) {
+    const kept = subsectionOf(old, kind);
+    if (!kept || subsectionOf(fresh, kind)) continue;
+    // SQLite's results stay first.
+    const before =
+      kind === 'sqlite' && section.includes(subsectionStart('postgres'))
+        ? subsectionStart('postgres')
+        : SOAK_END;
+    section = section.replace(before, `${kept}\n\n${before}`);
+  }
   const next =
     start >= 0 && end > start
       ? doc.slice(0, start) + section + doc.slice(end + SOAK_END.length)

@@ -74,6 +74,11 @@ export const configSchema = z
         pool_size: z.number().int().min(1).max(200).default(10),
         /** Connections kept apart for otp/transactional intake and claims (never behind bulk work). */
         urgent_pool_size: z.number().int().min(1).max(20).default(2),
+        /**
+         * Housekeeping vacuums a table once it holds this many dead rows (plus a tenth of its live
+         * ones), whether or not autovacuum is on: the queue churns a row per message. 0 turns it off.
+         */
+        vacuum_min_dead_rows: z.number().int().min(0).default(2000),
       })
       .strict()
       .prefault({}),

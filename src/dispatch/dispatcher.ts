@@ -1,5 +1,7 @@
 import type { PartToSubmit, SmppConnector, SubmitResult } from '../carriers/smpp-connector.js';
+import type { UrgentTaker } from '../messages/service.js';
 import type { StatusChange } from '../messages/status.js';
+import type { IntakeLease } from '../messages/writer.js';
 import type { Metrics } from '../observability/metrics.js';
 import { submitKey } from '../receipts/carrier-keys.js';
 import type { ReceiptMatcher } from '../receipts/receipt-matcher.js';
@@ -8,10 +10,11 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { CommandStatus } from '../smpp/constants.js';
 import { buildSubmitParts } from '../smpp/long-message.js';
+import type { MessageTable } from '../store/schema.js';
 import { FairQueue, type Schedulable } from './fair-queue.js';
 import type { StatusRecorder } from './status-recorder.js';
 import { relativeValidity } from './validity.js';
-import type { ClaimedMessage, WorkQueue } from './work-queue.js';
+import { type ClaimedMessage, claimedMessage, type WorkQueue } from './work-queue.js';
 
 export interface DispatcherOptions {
   /** Identifies this process's leases. */
@@ -61,7 +64,7 @@ const MAX_PART_ATTEMPTS = 5;
  * At-least-once toward the carrier: a part whose submit_sm was sent but whose answer was not recorded
  * before a crash is sent again after the lease ends (see docs/architecture.md for the bound).
  */
-export class Dispatcher {
+export class Dispatcher implements UrgentTaker {
   private readonly queues = new Map<string, FairQueue<PartItem>>();
   private readonly held = new Map<string, Job>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -224,6 +227,36 @@ export class Dispatcher {
       leaseMs: this.options.leaseMs,
       upToLane,
     });
+    await this.accept(claimed);
+    return claimed.length;
+  }
+
+  /**
+   * UrgentTaker, for intake: urgent messages may be committed already leased to this dispatcher
+   * while it runs, has a carrier bound, and has room for urgent work.
+   */
+  lease(): IntakeLease | null {
+    if (!this.running || this.wanted(true) <= 0) return null;
+    return { owner: this.options.owner, until: this.clock.now() + this.options.leaseMs };
+  }
+
+  /** UrgentTaker: urgent messages just committed under lease(). */
+  take(rows: MessageTable[]): void {
+    const messages = rows.map((row) => claimedMessage({ ...row, attempts: 0 }));
+    const handled = this.running
+      ? this.accept(messages)
+      : // Stopped meanwhile: give the leases back at once rather than let them run out.
+        this.workQueue.retryLater(
+          this.options.owner,
+          messages.map((m) => m.id),
+          this.clock.now(),
+          false,
+        );
+    handled.catch((err) => this.log.error({ err }, 'could not take urgent messages from intake'));
+  }
+
+  /** Leased messages: routed, held in memory per connector, and submitted as the connectors allow. */
+  private async accept(claimed: ClaimedMessage[]): Promise<void> {
     const touched = new Set<SmppConnector>();
     const unroutable: StatusChange[] = [];
     const noCarrier: string[] = [];
@@ -252,13 +285,12 @@ export class Dispatcher {
       this.hold(message, connector);
       touched.add(connector);
     }
+    for (const c of touched) this.pump(c);
     if (unroutable.length > 0) void this.recorder.record({ changes: unroutable });
     if (noCarrier.length > 0) {
       // Every carrier of the route is down: try again shortly, the binds reconnect on their own.
       await this.workQueue.retryLater(this.options.owner, noCarrier, this.clock.now() + 2000, false);
     }
-    for (const c of touched) this.pump(c);
-    return claimed.length;
   }
 
   private hold(message: ClaimedMessage, connector: SmppConnector): void {

@@ -2,7 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { applyStatusChanges, FINAL_STATUSES, type StatusChange } from '../messages/status.js';
 import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
-import { LANE_RANK, type Lane } from '../store/schema.js';
+import { LANE_RANK, type Lane, type MessageTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
 import { unsealText } from '../verify/sealing.js';
 import type { Recordable } from './status-recorder.js';
@@ -20,6 +20,39 @@ export interface ClaimedMessage {
   segments: number;
   expires_at: number;
   attempts: number;
+}
+
+/** What a submit needs of a message row (a claim reads it; urgent intake hands it over). */
+export type ClaimRow = Pick<
+  MessageTable,
+  | 'id'
+  | 'tenant_id'
+  | 'to_number'
+  | 'country'
+  | 'sender'
+  | 'body'
+  | 'sealed_body'
+  | 'lane'
+  | 'encoding'
+  | 'segments'
+  | 'expires_at'
+> & { attempts: number };
+
+export function claimedMessage(r: ClaimRow): ClaimedMessage {
+  return {
+    id: r.id,
+    tenant_id: r.tenant_id,
+    to: r.to_number,
+    country: r.country,
+    from: r.sender,
+    // Verify codes are stored sealed, masked in `body`: only what goes to the carrier is opened.
+    text: r.sealed_body === null ? r.body : unsealText(r.sealed_body, r.tenant_id, r.id, r.body),
+    lane: r.lane,
+    encoding: r.encoding,
+    segments: r.segments,
+    expires_at: r.expires_at,
+    attempts: r.attempts,
+  };
 }
 
 export interface ClaimOptions {
@@ -82,20 +115,7 @@ export class WorkQueue {
       }
       return this.loadClaimed(trx, [...urgent, ...bulk], options.owner);
     });
-    return rows.map((r) => ({
-      id: r.id,
-      tenant_id: r.tenant_id,
-      to: r.to_number,
-      country: r.country,
-      from: r.sender,
-      // Verify codes are stored sealed, masked in `body`: only what goes to the carrier is opened.
-      text: r.sealed_body === null ? r.body : unsealText(r.sealed_body, r.tenant_id, r.id, r.body),
-      lane: r.lane,
-      encoding: r.encoding,
-      segments: r.segments,
-      expires_at: r.expires_at,
-      attempts: r.attempts,
-    }));
+    return rows.map(claimedMessage);
   }
 
   /** The claimed entries with what a submit needs, read in the claiming transaction. */

@@ -4,10 +4,27 @@ import { optedOutAmong } from '../optouts/optouts.js';
 import type { Clock } from '../shared/clock.js';
 import { type ErrorBody, errorBody, RelaisError } from '../shared/errors.js';
 import { GroupCommitter } from '../store/group-commit.js';
+import type { MessageTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type PreparedMessage, prepareMessage } from './prepare.js';
 import type { AcceptedMessage, SubmitInput } from './types.js';
-import { type IdempotencyRecord, type SubmitUnit, type UnitOutcome, writeSubmitUnits } from './writer.js';
+import {
+  type IdempotencyRecord,
+  type IntakeLease,
+  isUrgentNow,
+  type SubmitUnit,
+  type UnitOutcome,
+  writeSubmitUnits,
+} from './writer.js';
+
+/**
+ * Takes urgent messages straight from intake (the dispatcher): `lease()` says, just before a commit,
+ * whether it can take them now; the messages committed under that lease are then handed to `take()`.
+ */
+export interface UrgentTaker {
+  lease(): IntakeLease | null;
+  take(rows: MessageTable[]): void;
+}
 
 export type BatchItemResult = { accepted: AcceptedMessage } | { error: ErrorBody };
 
@@ -41,6 +58,9 @@ export class MessageService {
   private readonly urgentCommitter: GroupCommitter<SubmitUnit, UnitOutcome>;
   private readonly listeners = new Set<(urgent: boolean) => void>();
   private bulkRefused: () => boolean = () => false;
+  private taker: UrgentTaker | null = null;
+  /** Units whose urgent messages were committed leased to the taker and handed to it. */
+  private readonly handedOver = new WeakSet<SubmitUnit>();
 
   constructor(
     private readonly store: Store,
@@ -48,9 +68,8 @@ export class MessageService {
     private readonly config: Config,
     private readonly metrics?: Metrics,
   ) {
-    const writeBatch = (units: SubmitUnit[]) => store.write((trx) => writeSubmitUnits(trx, units));
-    const writeUrgentBatch = (units: SubmitUnit[]) =>
-      store.writeUrgent((trx) => writeSubmitUnits(trx, units));
+    const writeBatch = (units: SubmitUnit[]) => this.writeUnits(units, false);
+    const writeUrgentBatch = (units: SubmitUnit[]) => this.writeUnits(units, true);
     const weight = (unit: SubmitUnit) => Math.max(1, unit.rows.length);
     const concurrency = store.dialect === 'sqlite' ? 1 : 4;
     this.committer = new GroupCommitter({ writeBatch, weight, concurrency, maxBatch: 1000 });
@@ -67,6 +86,27 @@ export class MessageService {
   onQueued(listener: (urgent: boolean) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Urgent messages committed from now on may go straight to `taker` (see UrgentTaker). */
+  handUrgentTo(taker: UrgentTaker): void {
+    this.taker = taker;
+  }
+
+  private async writeUnits(units: SubmitUnit[], urgent: boolean): Promise<UnitOutcome[]> {
+    const lease = units.some((u) => u.rows.some(isUrgentNow)) ? (this.taker?.lease() ?? null) : null;
+    const write = urgent ? this.store.writeUrgent : this.store.write;
+    const outcomes = await write((trx) => writeSubmitUnits(trx, units, lease));
+    if (lease) {
+      const taken: MessageTable[] = [];
+      units.forEach((unit, i) => {
+        if (outcomes[i] !== 'committed') return;
+        this.handedOver.add(unit);
+        for (const row of unit.rows) if (isUrgentNow(row)) taken.push(row);
+      });
+      if (taken.length > 0) this.taker!.take(taken);
+    }
+    return outcomes;
   }
 
   /** One message: an invalid one throws its RelaisError, naming the field. */
@@ -190,15 +230,16 @@ export class MessageService {
       },
     };
     if (unit.rows.length === 0 && !unit.idempotency) return { kind: 'committed', results };
-    const urgentOnly =
-      unit.rows.length > 0 && unit.rows.every((r) => r.lane !== 'bulk' && r.send_at === null);
+    const urgentOnly = unit.rows.length > 0 && unit.rows.every(isUrgentNow);
     const outcome = await (urgentOnly ? this.urgentCommitter : this.committer).submit(unit);
     if (outcome === 'duplicate') return { kind: 'duplicate' };
     if (unit.rows.length > 0) {
       for (const row of unit.rows) this.metrics?.accepted.inc({ lane: row.lane });
       // `urgent`: an otp or transactional message is waiting, to be claimed ahead of any bulk backlog.
-      const urgent = unit.rows.some((r) => r.lane !== 'bulk' && r.send_at === null);
-      for (const listener of this.listeners) listener(urgent);
+      // Urgent messages handed over at commit need no claim; with nothing else, nobody need wake.
+      const handedOver = this.handedOver.has(unit);
+      const urgent = !handedOver && unit.rows.some(isUrgentNow);
+      if (!(handedOver && urgentOnly)) for (const listener of this.listeners) listener(urgent);
     }
     return { kind: 'committed', results };
   }

@@ -18,6 +18,21 @@ export interface SubmitUnit {
   idempotency?: IdempotencyRecord | undefined;
 }
 
+/**
+ * Urgent messages can be committed already leased to the local dispatcher, which then takes them
+ * from memory: no claim transaction between the intake commit and the submit_sm (on PostgreSQL
+ * that claim was a third of an OTP's time in Relais).
+ */
+export interface IntakeLease {
+  owner: string;
+  until: number;
+}
+
+/** An otp or transactional message due now: what an intake lease applies to. */
+export function isUrgentNow(row: Pick<MessageTable, 'lane' | 'send_at'>): boolean {
+  return row.lane !== 'bulk' && row.send_at === null;
+}
+
 /** `duplicate`: another request with the same Idempotency-Key committed first; nothing was written. */
 export type UnitOutcome = 'committed' | 'duplicate';
 
@@ -28,9 +43,14 @@ const ROWS_PER_INSERT = 500;
  * Writes a group of units in the caller's transaction: the history row and the queue entry of every
  * message, plus the idempotency records. The first status (accepted or scheduled) is not written to
  * message_events: it is the message row's own creation, and reads derive it (one insert less per
- * message on the hottest path).
+ * message on the hottest path). With a `lease`, the urgent-now messages' queue entries are written
+ * already leased to its owner.
  */
-export async function writeSubmitUnits(trx: Trx, units: SubmitUnit[]): Promise<UnitOutcome[]> {
+export async function writeSubmitUnits(
+  trx: Trx,
+  units: SubmitUnit[],
+  lease: IntakeLease | null = null,
+): Promise<UnitOutcome[]> {
   const outcomes: UnitOutcome[] = [];
   const rows: MessageTable[] = [];
   for (const unit of units) {
@@ -82,8 +102,8 @@ export async function writeSubmitUnits(trx: Trx, units: SubmitUnit[]): Promise<U
           not_before: m.send_at ?? m.created_at,
           expires_at: m.expires_at,
           attempts: 0,
-          claimed_by: null,
-          claimed_until: null,
+          claimed_by: lease && isUrgentNow(m) ? lease.owner : null,
+          claimed_until: lease && isUrgentNow(m) ? lease.until : null,
           campaign_id: m.campaign_id,
         })),
       )
