@@ -12,9 +12,11 @@ import {
   type IdempotencyRecord,
   type IntakeLease,
   isUrgentNow,
+  fitsOneStatement,
   type SubmitUnit,
   type UnitOutcome,
   writeSubmitUnits,
+  writeSubmitUnitsAsOneStatement,
 } from './writer.js';
 
 /**
@@ -96,7 +98,9 @@ export class MessageService {
   private async writeUnits(units: SubmitUnit[], urgent: boolean): Promise<UnitOutcome[]> {
     const lease = units.some((u) => u.rows.some(isUrgentNow)) ? (this.taker?.lease() ?? null) : null;
     const write = urgent ? this.store.writeUrgent : this.store.write;
-    const outcomes = await write((trx) => writeSubmitUnits(trx, units, lease));
+    const outcomes = fitsOneStatement(this.store.dialect, units)
+      ? await this.store.writeStatement(urgent, (db) => writeSubmitUnitsAsOneStatement(db, units, lease))
+      : await write((trx) => writeSubmitUnits(trx, units, lease));
     if (lease) {
       const taken: MessageTable[] = [];
       units.forEach((unit, i) => {

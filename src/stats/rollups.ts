@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { Lane, MessageStatus, StatsHourlyTable } from '../store/schema.js';
+import { type QueryCreator, sql } from 'kysely';
+import type { Database, Lane, MessageStatus, StatsHourlyTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 
 export const HOUR_MS = 3_600_000;
@@ -56,20 +56,30 @@ export class RollupBatch {
    * deadlock between two batches touching the same rows).
    */
   async write(trx: Trx): Promise<void> {
-    const rows = [...this.rows.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, row]) => row);
+    const rows = this.sorted();
     // 8 columns × 500 rows stays far below SQLite's bound-variable limit.
-    for (let i = 0; i < rows.length; i += 500) {
-      await trx
-        .insertInto('stats_hourly')
-        .values(rows.slice(i, i + 500))
-        .onConflict((oc) =>
-          oc.columns(['hour', 'tenant_id', 'lane', 'connector', 'campaign_id', 'status']).doUpdateSet({
-            messages: sql`stats_hourly.messages + excluded.messages`,
-            segments: sql`stats_hourly.segments + excluded.segments`,
-          }),
-        )
-        .execute();
-    }
+    for (let i = 0; i < rows.length; i += 500) await upsertRollups(trx, rows.slice(i, i + 500)).execute();
     this.rows.clear();
   }
+
+  /** The upsert of every row folded so far, as one statement (for callers that build their own). */
+  upsert(db: QueryCreator<Database>) {
+    return upsertRollups(db, this.sorted());
+  }
+
+  private sorted(): StatsHourlyTable[] {
+    return [...this.rows.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, row]) => row);
+  }
+}
+
+function upsertRollups(db: QueryCreator<Database>, rows: StatsHourlyTable[]) {
+  return db
+    .insertInto('stats_hourly')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(['hour', 'tenant_id', 'lane', 'connector', 'campaign_id', 'status']).doUpdateSet({
+        messages: sql`stats_hourly.messages + excluded.messages`,
+        segments: sql`stats_hourly.segments + excluded.segments`,
+      }),
+    );
 }

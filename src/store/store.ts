@@ -29,6 +29,12 @@ export interface Store {
    */
   writeUrgent<T>(fn: (trx: Trx) => Promise<T>): Promise<T>;
   /**
+   * For `fn` issuing exactly one statement: on PostgreSQL it runs outside any explicit transaction (a
+   * statement is atomic on its own: no BEGIN/COMMIT round trips), on the urgent pool when `urgent`;
+   * on SQLite it is an ordinary write (urgent ones first).
+   */
+  writeStatement<T>(urgent: boolean, fn: (db: Db) => Promise<T>): Promise<T>;
+  /**
    * Serialises transactions that work on the same `key` until the caller's transaction ends: a
    * transaction-scoped advisory lock on PostgreSQL; nothing on SQLite, whose writes are serial anyway.
    */
@@ -94,6 +100,7 @@ function openSqlite(path: string, config: Config): Store {
     dialect: 'sqlite',
     write,
     writeUrgent,
+    writeStatement: (urgent, fn) => gate.run(urgent, () => transaction(fn)),
     lockKey: async () => {},
     skipLocked: sql``,
     incrementalVacuum: (pages) =>
@@ -140,6 +147,7 @@ function openPostgres(url: string, poolSize: number, urgentPoolSize: number): St
     dialect: 'postgres',
     write: (fn) => db.transaction().execute(fn),
     writeUrgent: (fn) => urgentDb.transaction().execute(fn),
+    writeStatement: (urgent, fn) => fn(urgent ? urgentDb : db),
     async lockKey(trx, key) {
       await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
     },

@@ -156,7 +156,9 @@ export class VerifyService {
     }
 
     const prefix = destination.e164.slice(1, 1 + cfg.velocity.prefix_digits);
-    const velocity = await this.store.write(async (trx) => {
+    // Every Verify write is small and on a code's way to the phone: through the urgent door, never
+    // queued behind campaign or bulk writes.
+    const velocity = await this.store.writeUrgent(async (trx) => {
       await this.enforceSendLimits(trx, caller, destination.e164, now);
       const counted = await hit(
         trx,
@@ -187,10 +189,10 @@ export class VerifyService {
       messageId = await this.submit(caller.tenantId, sms);
     } catch (err) {
       // Nothing was sent: the verification goes too (the rate-limit hits stay counted).
-      await this.store.write((trx) => trx.deleteFrom('verifications').where('id', '=', id).execute());
+      await this.store.writeUrgent((trx) => trx.deleteFrom('verifications').where('id', '=', id).execute());
       throw asTemplateError(err);
     }
-    await this.store.write((trx) =>
+    await this.store.writeUrgent((trx) =>
       trx.updateTable('verifications').set({ message_id: messageId }).where('id', '=', id).execute(),
     );
     return this.view({ ...row, message_id: messageId }, now);
@@ -210,7 +212,7 @@ export class VerifyService {
    */
   async check(tenantId: string, id: string, code: string): Promise<CheckResult> {
     const now = this.clock.now();
-    const outcome = await this.store.write(async (trx): Promise<Outcome> => {
+    const outcome = await this.store.writeUrgent(async (trx): Promise<Outcome> => {
       const row = await this.load(trx, tenantId, id);
       if (!row) return { kind: 'not_found' };
       if (row.status !== 'pending') return { kind: 'refused', row, events: 0 };
@@ -260,7 +262,7 @@ export class VerifyService {
     const now = this.clock.now();
     const cfg = this.config.verify;
     const code = { value: '' };
-    const outcome = await this.store.write(async (trx): Promise<Outcome> => {
+    const outcome = await this.store.writeUrgent(async (trx): Promise<Outcome> => {
       const row = await this.load(trx, caller.tenantId, id);
       if (!row) return { kind: 'not_found' };
       if (row.status !== 'pending') return { kind: 'refused', row, events: 0 };
@@ -311,7 +313,7 @@ export class VerifyService {
     if (outcome.kind === 'not_found') throw notFound(id);
     if (outcome.kind === 'refused') throw this.refusal(outcome.row, now);
     const messageId = await this.submit(caller.tenantId, this.smsFor(outcome.row, code.value));
-    await this.store.write((trx) =>
+    await this.store.writeUrgent((trx) =>
       trx.updateTable('verifications').set({ message_id: messageId }).where('id', '=', id).execute(),
     );
     return this.view({ ...outcome.row, message_id: messageId }, now);
