@@ -188,6 +188,29 @@ describe.each(databaseKinds)('API key authentication on $name', (kind) => {
     expect(await account(owner.apiKey)).toBe(401);
   });
 
+  it('a key revoked by another process (the CLI, another node) stops working within a second', async () => {
+    const created = await t.tenant('Elsewhere');
+    const account = async () =>
+      (await t.app.http.inject({ url: '/v1/account', headers: bearer(created.apiKey) })).statusCode;
+    expect(await account()).toBe(200);
+    // Straight in the database, as `relais key revoke` run beside the server does.
+    await t.app.store.write((trx) =>
+      trx
+        .updateTable('api_keys')
+        .set({ revoked_at: Date.now() })
+        .where('tenant_id', '=', created.id)
+        .execute(),
+    );
+    const revokedAt = performance.now();
+    let status = await account();
+    while (status === 200 && performance.now() - revokedAt < 3000) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = await account();
+    }
+    expect(status).toBe(401);
+    expect(performance.now() - revokedAt).toBeLessThan(1500);
+  });
+
   it('a key of one tenant never authenticates as another', async () => {
     const other = await t.tenant('Other');
     const res = await t.app.http.inject({ url: '/v1/account', headers: bearer(other.apiKey) });

@@ -9,10 +9,10 @@ import type { Store } from '../store/store.js';
 import { type PreparedMessage, prepareMessage } from './prepare.js';
 import type { AcceptedMessage, SubmitInput } from './types.js';
 import {
+  fitsOneStatement,
   type IdempotencyRecord,
   type IntakeLease,
   isUrgentNow,
-  fitsOneStatement,
   type SubmitUnit,
   type UnitOutcome,
   writeSubmitUnits,

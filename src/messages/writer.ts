@@ -1,7 +1,7 @@
-import { RollupBatch } from '../stats/rollups.js';
 import { type QueryCreator, sql } from 'kysely';
-import { type Database, LANE_RANK, type MessageTable, type QueueTable } from '../store/schema.js';
+import { RollupBatch } from '../stats/rollups.js';
 import type { DialectName } from '../store/migrations/index.js';
+import { type Database, LANE_RANK, type MessageTable, type QueueTable } from '../store/schema.js';
 import type { Db, Trx } from '../store/store.js';
 
 /** What the API stores under an Idempotency-Key, written in the same transaction as the messages. */

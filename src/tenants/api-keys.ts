@@ -18,7 +18,7 @@ export interface GeneratedKey {
 export function generateApiKey(): GeneratedKey {
   const prefix = randomBytes(PREFIX_BYTES).toString('hex');
   const secret = randomBytes(SECRET_BYTES).toString('base64url');
-  return { key: `rl_${prefix}_${secret}`, prefix, secretHash: hashSecret(secret) };
+  return { key: `rl_${prefix}_${secret}`, prefix, secretHash: secretHash(secret) };
 }
 
 export function parseApiKey(key: string): { prefix: string; secret: string } | null {
@@ -27,12 +27,12 @@ export function parseApiKey(key: string): { prefix: string; secret: string } | n
 }
 
 export function secretMatches(secret: string, storedHash: string): boolean {
-  const a = Buffer.from(hashSecret(secret), 'hex');
+  const a = Buffer.from(secretHash(secret), 'hex');
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function hashSecret(secret: string): string {
+export function secretHash(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
