@@ -13,7 +13,7 @@ import type { Store, Trx } from '../store/store.js';
 import { codeMatches, generateCode, hashCode, newSalt } from './codes.js';
 import { writeVerificationEvents } from './events.js';
 import { VELOCITY_WINDOW_MS, VerifyInsights } from './insights.js';
-import { enforce, hit, RetryLaterError } from './rate-limits.js';
+import { type Counter, enforceAll, type Hits, type LimitCheck, RetryLaterError } from './rate-limits.js';
 import { registerSealer, type Sealer } from './sealing.js';
 import { VerifySettingsStore } from './settings.js';
 import { checkTemplate, DEFAULT_TEMPLATES, type Locale, renderTemplate } from './templates.js';
@@ -159,17 +159,16 @@ export class VerifyService {
     // Every Verify write is small and on a code's way to the phone: through the urgent door, never
     // queued behind campaign or bulk writes.
     const velocity = await this.store.writeUrgent(async (trx) => {
-      await this.enforceSendLimits(trx, caller, destination.e164, now);
-      const counted = await hit(
-        trx,
-        `verify_prefix:${caller.tenantId}`,
-        prefix,
-        VELOCITY_WINDOW_MS,
-        now,
-        2 * VELOCITY_WINDOW_MS,
-      );
+      const [counted] = await this.enforceSendLimits(trx, caller, destination.e164, now, [
+        {
+          scope: `verify_prefix:${caller.tenantId}`,
+          key: prefix,
+          windowMs: VELOCITY_WINDOW_MS,
+          retainMs: 2 * VELOCITY_WINDOW_MS,
+        },
+      ]);
       await trx.insertInto('verifications').values(row).execute();
-      return counted;
+      return counted!;
     });
     if (velocity.hits === cfg.velocity.threshold_per_minute + 1) {
       this.log.warn(
@@ -342,13 +341,33 @@ export class VerifyService {
   }
 
   /** Every SMS of Verify (starts and resends) counts per destination number, tenant and API key. */
-  private async enforceSendLimits(trx: Trx, caller: Caller, e164: string, now: number): Promise<void> {
+  /** The send limits (per number, tenant, API key), and `alsoCount`, in one statement. */
+  private enforceSendLimits(
+    trx: Trx,
+    caller: Caller,
+    e164: string,
+    now: number,
+    alsoCount: Counter[] = [],
+  ): Promise<Hits[]> {
     const limits = this.config.verify.rate_limits;
-    await enforce(trx, 'verify_number', `${caller.tenantId}:${e164}`, limits.per_number, now, `to ${e164}`);
-    await enforce(trx, 'verify_tenant', caller.tenantId, limits.per_tenant, now, 'for your account');
+    const checks: LimitCheck[] = [
+      {
+        scope: 'verify_number',
+        key: `${caller.tenantId}:${e164}`,
+        limit: limits.per_number,
+        what: `to ${e164}`,
+      },
+      { scope: 'verify_tenant', key: caller.tenantId, limit: limits.per_tenant, what: 'for your account' },
+    ];
     if (caller.apiKeyId !== null) {
-      await enforce(trx, 'verify_api_key', caller.apiKeyId, limits.per_api_key, now, 'with this API key');
+      checks.push({
+        scope: 'verify_api_key',
+        key: caller.apiKeyId,
+        limit: limits.per_api_key,
+        what: 'with this API key',
+      });
     }
+    return enforceAll(trx, checks, now, alsoCount);
   }
 
   private async expire(trx: Trx, row: VerificationTable, now: number): Promise<Outcome> {
