@@ -11,8 +11,17 @@ export interface VerifySettings {
   default_locale: Locale;
 }
 
+/**
+ * Settings read within this long are reused: a verification start then needs no read of them (one
+ * round trip less on a code's way to the phone). put() through this process clears them at once;
+ * a change made by another node applies there within this delay.
+ */
+const REUSE_MS = 1000;
+
 /** Per-tenant Verify settings (allowed destination countries, default locale); no row: the defaults. */
 export class VerifySettingsStore {
+  private readonly recent = new Map<string, { settings: VerifySettings; at: number }>();
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -20,15 +29,20 @@ export class VerifySettingsStore {
   ) {}
 
   async get(tenantId: string): Promise<VerifySettings> {
+    const recent = this.recent.get(tenantId);
+    if (recent && performance.now() - recent.at < REUSE_MS) return recent.settings;
     const row = await this.store.db
       .selectFrom('verify_settings')
       .selectAll()
       .where('tenant_id', '=', tenantId)
       .executeTakeFirst();
-    return {
+    const settings: VerifySettings = {
       allowed_countries: row?.allowed_countries ? (JSON.parse(row.allowed_countries) as string[]) : null,
       default_locale: (row?.default_locale as Locale | null) ?? this.config.verify.default_locale,
     };
+    if (this.recent.size >= 10_000) this.recent.clear();
+    this.recent.set(tenantId, { settings, at: performance.now() });
+    return settings;
   }
 
   /** Replaces the tenant's settings: an omitted `default_locale` goes back to the platform default. */
@@ -70,6 +84,7 @@ export class VerifySettingsStore {
         .onConflict((oc) => oc.column('tenant_id').doUpdateSet(values))
         .execute(),
     );
+    this.recent.delete(tenantId);
     return this.get(tenantId);
   }
 }
