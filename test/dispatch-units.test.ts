@@ -86,6 +86,26 @@ describe('TokenBucket and AdaptiveRate', () => {
     expect(taken).toBe(10 + 100);
   });
 
+  it('keeps a reserved token for urgent takers without raising the rate', () => {
+    const clock = new ManualClock(0);
+    const bucket = new TokenBucket(100, 10, clock);
+    let bulk = 0;
+    while (bucket.tryTake(1)) bulk++;
+    expect(bulk).toBe(9); // one token left for urgent
+    expect(bucket.msUntilToken(1)).toBe(10);
+    expect(bucket.msUntilToken(0)).toBe(0);
+    expect(bucket.tryTake(0)).toBe(true); // the urgent one goes at once
+    expect(bucket.tryTake(0)).toBe(false);
+    // Saturated by bulk for a second: bulk alone gets the rate, never more.
+    let taken = 0;
+    for (let ms = 0; ms < 1000; ms++) {
+      clock.advance(1);
+      if (bucket.tryTake(1)) taken++;
+    }
+    expect(taken).toBe(99); // the 100th token is the reserve, still there for an urgent taker
+    expect(bucket.tryTake(0)).toBe(true);
+  });
+
   it('halves the rate on throttling and recovers a tenth of nominal per quiet second', () => {
     const clock = new ManualClock(0);
     const bucket = new TokenBucket(1000, 50, clock);

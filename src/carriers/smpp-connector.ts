@@ -113,19 +113,28 @@ export class SmppConnector {
     return this.transmitters().reduce((n, s) => n + s.outstanding, 0);
   }
 
-  /** 0 if a submit can go now; otherwise ms until a token (or null: window full or not bound). */
-  readiness(): number | null {
+  /**
+   * 0 if a submit can go now; otherwise ms until a token (or null: window full or not bound). Bulk
+   * leaves one token in the bucket for urgent parts: an OTP arriving while a campaign saturates the
+   * connector goes at once instead of waiting for the next token (up to 1/TPS: 2 ms at 500 TPS).
+   * The rate is the same either way: every submit still takes a token.
+   */
+  readiness(urgent = false): number | null {
     if (!this.transmitters().some((s) => s.outstanding < this.config.window)) return null;
-    return this.bucket.msUntilToken();
+    return this.bucket.msUntilToken(this.reserveFor(urgent));
+  }
+
+  private reserveFor(urgent: boolean): number {
+    return urgent ? 0 : Math.min(1, this.bucket.capacity - 1);
   }
 
   /**
    * Submits one part. Call when `readiness() === 0`; takes a token and the least-loaded bind. Never
    * throws: every outcome is a SubmitResult.
    */
-  async submit(part: PartToSubmit): Promise<SubmitResult> {
+  async submit(part: PartToSubmit, urgent = false): Promise<SubmitResult> {
     const session = this.leastLoaded();
-    if (!session || !this.bucket.tryTake()) {
+    if (!session || !this.bucket.tryTake(this.reserveFor(urgent))) {
       return { ok: false, status: null, temporary: true, reason: 'no capacity: not bound or rate exceeded' };
     }
     const source = sourceAddress(part.from, this.config);

@@ -8,6 +8,7 @@ import type { ReceiptMatcher } from '../receipts/receipt-matcher.js';
 import type { RoutingTable } from '../routing/routes.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import { mark } from '../shared/urgent-trace.js';
 import { CommandStatus } from '../smpp/constants.js';
 import { buildSubmitParts } from '../smpp/long-message.js';
 import type { MessageTable } from '../store/schema.js';
@@ -257,6 +258,7 @@ export class Dispatcher implements UrgentTaker {
 
   /** Leased messages: routed, held in memory per connector, and submitted as the connectors allow. */
   private async accept(claimed: ClaimedMessage[]): Promise<void> {
+    for (const m of claimed) if (m.lane === 'otp') mark(m.id, 2);
     const touched = new Set<SmppConnector>();
     const unroutable: StatusChange[] = [];
     const noCarrier: string[] = [];
@@ -330,7 +332,8 @@ export class Dispatcher implements UrgentTaker {
     const queue = this.queues.get(connector.name)!;
     while (queue.size > 0 && this.running) {
       if (this.unrecorded >= this.options.maxUnrecorded) return; // finish() pumps again once recorded
-      const wait = connector.readiness();
+      const urgentNext = queue.sizeOf('otp') + queue.sizeOf('transactional') > 0;
+      const wait = connector.readiness(urgentNext);
       if (wait === null) return; // window full or not bound: a response or a bind calls pump again
       if (wait > 0) {
         if (!this.timers.has(connector.name)) {
@@ -356,7 +359,9 @@ export class Dispatcher implements UrgentTaker {
         continue;
       }
       this.inFlight++;
-      void connector.submit(item.job.parts[item.index]!).then((result) => {
+      if (item.job.message.lane === 'otp')
+        mark(item.job.message.id, 3, undefined, item.job.message.text.slice(0, 16));
+      void connector.submit(item.job.parts[item.index]!, item.job.message.lane !== 'bulk').then((result) => {
         this.inFlight--;
         this.onResult(item, result);
         if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();

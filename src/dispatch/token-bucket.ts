@@ -30,21 +30,27 @@ export class TokenBucket {
     this.rate = rate;
   }
 
-  /** Takes one token if there is one. */
-  tryTake(): boolean {
+  /** Takes one token if there is one beyond `reserve` tokens left for others. */
+  tryTake(reserve = 0): boolean {
     this.refill();
-    if (this.tokens >= 1 - EPSILON) {
+    if (this.tokens >= 1 + reserve - EPSILON) {
       this.tokens -= 1;
       return true;
     }
     return false;
   }
 
-  /** Milliseconds until a token is available (0 if one is). */
-  msUntilToken(): number {
+  /** Milliseconds until a token beyond `reserve` is available (0 if one is). */
+  msUntilToken(reserve = 0): number {
     this.refill();
-    if (this.tokens >= 1 - EPSILON) return 0;
-    return Math.ceil(((1 - this.tokens) / this.rate) * 1000);
+    const needed = 1 + reserve;
+    if (this.tokens >= needed - EPSILON) return 0;
+    return Math.ceil(((needed - this.tokens) / this.rate) * 1000);
+  }
+
+  /** The most tokens it holds. */
+  get capacity(): number {
+    return this.burst;
   }
 
   private refill(): void {
