@@ -8,7 +8,6 @@ import type { ReceiptMatcher } from '../receipts/receipt-matcher.js';
 import type { RoutingTable } from '../routing/routes.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { mark } from '../shared/urgent-trace.js';
 import { CommandStatus } from '../smpp/constants.js';
 import { buildSubmitParts } from '../smpp/long-message.js';
 import type { MessageTable } from '../store/schema.js';
@@ -258,7 +257,6 @@ export class Dispatcher implements UrgentTaker {
 
   /** Leased messages: routed, held in memory per connector, and submitted as the connectors allow. */
   private async accept(claimed: ClaimedMessage[]): Promise<void> {
-    for (const m of claimed) if (m.lane === 'otp') mark(m.id, 2);
     const touched = new Set<SmppConnector>();
     const unroutable: StatusChange[] = [];
     const noCarrier: string[] = [];
@@ -359,8 +357,6 @@ export class Dispatcher implements UrgentTaker {
         continue;
       }
       this.inFlight++;
-      if (item.job.message.lane === 'otp')
-        mark(item.job.message.id, 3, undefined, item.job.message.text.slice(0, 16));
       void connector.submit(item.job.parts[item.index]!, item.job.message.lane !== 'bulk').then((result) => {
         this.inFlight--;
         this.onResult(item, result);
