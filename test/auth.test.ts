@@ -188,7 +188,7 @@ describe.each(databaseKinds)('API key authentication on $name', (kind) => {
     expect(await account(owner.apiKey)).toBe(401);
   });
 
-  it('a key revoked by another process (the CLI, another node) stops working within a second', async () => {
+  it('a key revoked by another process (the CLI, another node) stops working within half a second', async () => {
     const created = await t.tenant('Elsewhere');
     const account = async () =>
       (await t.app.http.inject({ url: '/v1/account', headers: bearer(created.apiKey) })).statusCode;
@@ -208,7 +208,7 @@ describe.each(databaseKinds)('API key authentication on $name', (kind) => {
       status = await account();
     }
     expect(status).toBe(401);
-    expect(performance.now() - revokedAt).toBeLessThan(1500);
+    expect(performance.now() - revokedAt).toBeLessThan(800);
   });
 
   it('a key of one tenant never authenticates as another', async () => {

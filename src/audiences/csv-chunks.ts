@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 import type { CsvLayout } from './csv-header.js';
 import { type ImportRow, mergeRow, type RowError, readRow } from './import-rows.js';
+import type { ColumnGroup } from './pg-columns.js';
 
 /** A record longer than this is an unmatched quote swallowing the file, not a contact. */
 export const MAX_RECORD_BYTES = 1024 * 1024;
@@ -15,6 +16,12 @@ export interface CsvChunk {
   duplicatesInChunk: number;
 }
 
+/** A chunk as the writer takes it: valid rows as objects (SQLite) or as column literals (PostgreSQL). */
+export interface PreparedChunk extends Omit<CsvChunk, 'rows'> {
+  rows: ImportRow[];
+  groups: ColumnGroup[] | null;
+}
+
 export interface ChunkSource {
   path: string;
   layout: CsvLayout;
@@ -22,6 +29,8 @@ export interface ChunkSource {
   /** Data rows already committed by an earlier run: read past, not returned. */
   skip: number;
   chunkRows: number;
+  /** PostgreSQL: the worker hands over column literals (pg-columns.ts) instead of row objects. */
+  columnGroups?: boolean;
 }
 
 /** The file cannot be read past `line`: the rows before it are good. */

@@ -342,6 +342,7 @@ export class ImportService {
       defaultCountry: row.default_country ?? undefined,
       skip: Number(row.total),
       chunkRows: this.config.imports.chunk_rows,
+      columnGroups: this.store.dialect === 'postgres',
     };
     const worker = new Worker(workerUrl(), { workerData: source });
     const messages = workerMessages(worker);
@@ -352,16 +353,7 @@ export class ImportService {
         switch (message.type) {
           case 'chunk': {
             const { chunk } = message;
-            await this.store.write((trx) =>
-              this.writer.writeChunk(
-                trx,
-                target,
-                chunk.rows,
-                chunk.errors,
-                { rows: chunk.records, duplicatesInChunk: chunk.duplicatesInChunk },
-                this.clock.now(),
-              ),
-            );
+            await this.store.write((trx) => this.writer.writeChunk(trx, target, chunk, this.clock.now()));
             if (this.closing) return;
             worker.postMessage('next');
             break;

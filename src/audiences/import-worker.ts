@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { type ChunkSource, CsvBroken, readCsvChunks } from './csv-chunks.js';
+import { type ChunkSource, CsvBroken, type PreparedChunk, readCsvChunks } from './csv-chunks.js';
+import { toColumnGroups } from './pg-columns.js';
 
 /**
  * Worker thread of a CSV import: parses and checks rows (csv-parse and libphonenumber are most of
@@ -8,7 +9,7 @@ import { type ChunkSource, CsvBroken, readCsvChunks } from './csv-chunks.js';
  */
 
 export type WorkerMessage =
-  | { type: 'chunk'; chunk: import('./csv-chunks.js').CsvChunk }
+  | { type: 'chunk'; chunk: PreparedChunk }
   | { type: 'end' }
   | { type: 'broken'; message: string }
   | { type: 'error'; message: string };
@@ -25,10 +26,14 @@ const send = (message: WorkerMessage) => port.postMessage(message);
 
 async function main(): Promise<void> {
   try {
-    for await (const chunk of readCsvChunks(workerData as ChunkSource)) {
+    const source = workerData as ChunkSource;
+    for await (const chunk of readCsvChunks(source)) {
+      const prepared: PreparedChunk = source.columnGroups
+        ? { ...chunk, rows: [], groups: toColumnGroups(chunk.rows) }
+        : { ...chunk, groups: null };
       if (inFlight) await new Promise<void>((resolve) => (acknowledged = resolve));
       inFlight = true;
-      send({ type: 'chunk', chunk });
+      send({ type: 'chunk', chunk: prepared });
     }
     if (inFlight) await new Promise<void>((resolve) => (acknowledged = resolve));
     send({ type: 'end' });

@@ -1,8 +1,10 @@
 import { CompiledQuery, sql } from 'kysely';
 import { newId } from '../shared/ids.js';
 import type { Store, Trx } from '../store/store.js';
-import type { ImportRow, RowError } from './import-rows.js';
+import type { PreparedChunk } from './csv-chunks.js';
+import type { ImportRow } from './import-rows.js';
 import { bumpCount } from './memberships.js';
+import { arrayLiteral, type ColumnGroup } from './pg-columns.js';
 import { countryTimezone } from './timezones.js';
 
 /** Rows per multi-row statement: 500 × 10 parameters, far below both databases' limits. */
@@ -26,34 +28,24 @@ export interface ChunkCounts {
 /**
  * Writes one chunk of an import in the caller's transaction: contacts (upserted, new non-empty fields
  * merged into existing ones), memberships, the list's member_count, rejected rows and the import's
- * counts — so the list and the progress a client sees always agree. Statements are multi-row
- * INSERT … ON CONFLICT … RETURNING whose SQL is built once per shape (Kysely compiles it, both
- * dialects); SQLite's statement cache then prepares each text once.
+ * counts — so the list and the progress a client sees always agree. On SQLite, multi-row
+ * INSERT … ON CONFLICT … RETURNING whose SQL is built once per shape (the statement cache then
+ * prepares each text once); on PostgreSQL, one statement per group over the worker's column literals.
  */
 export class ImportWriter {
   private readonly texts = new Map<string, string>();
 
   constructor(private readonly store: Store) {}
 
-  async writeChunk(
-    trx: Trx,
-    target: ImportTarget,
-    rows: ImportRow[],
-    errors: RowError[],
-    counts: { rows: number; duplicatesInChunk: number },
-    now: number,
-  ): Promise<ChunkCounts> {
+  async writeChunk(trx: Trx, target: ImportTarget, chunk: PreparedChunk, now: number): Promise<ChunkCounts> {
+    const { errors } = chunk;
     let contacts = 0;
     let imported = 0;
-    // Rows giving a zone overwrite the contact's; the others keep it (a derived zone is only a default).
-    const withZone = rows.filter((r) => r.timezone !== null);
-    const withoutZone = rows.filter((r) => r.timezone === null);
-    for (const [group, zoneGiven] of [
-      [withZone, true],
-      [withoutZone, false],
-    ] as const) {
-      if (group.length === 0) continue;
-      const written = await this.writeContacts(trx, target, group, zoneGiven, now);
+    for (const group of chunk.groups ?? rowGroups(chunk.rows)) {
+      const written =
+        'columns' in group
+          ? await this.writeColumns(trx, target, group, now)
+          : await this.writeRows(trx, target, group.rows, group.zoneGiven, now);
       contacts += written.contacts;
       imported += written.added;
     }
@@ -65,55 +57,60 @@ export class ImportWriter {
         .onConflict((oc) => oc.columns(['import_id', 'line']).doNothing())
         .execute();
     }
-    const chunk: ChunkCounts = {
-      rows: counts.rows,
+    const counts: ChunkCounts = {
+      rows: chunk.records,
       imported,
       invalid: errors.length,
       // Rows merged into an earlier row of this chunk, and rows whose contact was already a member.
-      duplicates: counts.duplicatesInChunk + (contacts - imported),
+      duplicates: chunk.duplicatesInChunk + (contacts - imported),
     };
     await trx
       .updateTable('imports')
       .set({
-        total: sql`total + ${chunk.rows}`,
-        imported: sql`imported + ${chunk.imported}`,
-        invalid: sql`invalid + ${chunk.invalid}`,
-        duplicates: sql`duplicates + ${chunk.duplicates}`,
+        total: sql`total + ${counts.rows}`,
+        imported: sql`imported + ${counts.imported}`,
+        invalid: sql`invalid + ${counts.invalid}`,
+        duplicates: sql`duplicates + ${counts.duplicates}`,
         updated_at: now,
       })
       .where('id', '=', target.importId)
       .execute();
-    return chunk;
+    return counts;
   }
 
-  /** Upserts the contacts and adds them to the list: how many contacts, and how many were new members. */
-  private async writeContacts(
+  /**
+   * PostgreSQL: the contacts (one INSERT … SELECT FROM unnest of the worker's column literals) and
+   * their memberships (a CTE over the upserted ids) in one statement: binding 10,000 scalar
+   * parameters cost the server more than the inserts themselves, and the ids never travel to Node.
+   */
+  private async writeColumns(
+    trx: Trx,
+    target: ImportTarget,
+    group: ColumnGroup,
+    now: number,
+  ): Promise<{ contacts: number; added: number }> {
+    const ids = arrayLiteral(Array.from({ length: group.size }, () => newId('ct', now)));
+    const result = await trx.executeQuery<{ contacts: string; added: string }>(
+      CompiledQuery.raw(pgContactsIntoList(group.zoneGiven), [
+        target.tenantId,
+        now,
+        target.listId,
+        ids,
+        ...group.columns,
+      ]),
+    );
+    const row = result.rows[0]!;
+    return { contacts: Number(row.contacts), added: Number(row.added) };
+  }
+
+  /** SQLite: multi-row upserts of the contacts, then of their memberships. */
+  private async writeRows(
     trx: Trx,
     target: ImportTarget,
     group: ImportRow[],
     zoneGiven: boolean,
     now: number,
   ): Promise<{ contacts: number; added: number }> {
-    if (this.store.dialect === 'postgres') {
-      // One statement per chunk, a text[] per column, the memberships in a CTE over the upserted ids:
-      // binding 10,000 scalar parameters cost the server more than the inserts themselves, and the ids
-      // never travel to Node and back.
-      const columns: (string | null)[][] = [[], [], [], [], [], [], []];
-      for (const r of group) {
-        columns[0]!.push(newId('ct', now));
-        columns[1]!.push(r.phone);
-        columns[2]!.push(r.country);
-        columns[3]!.push(r.first_name);
-        columns[4]!.push(r.last_name);
-        columns[5]!.push(JSON.stringify(r.attributes));
-        columns[6]!.push(r.timezone ?? countryTimezone(r.country));
-      }
-      const result = await trx.executeQuery<{ contacts: string; added: string }>(
-        CompiledQuery.raw(pgContactsIntoList(zoneGiven), [target.tenantId, now, target.listId, ...columns]),
-      );
-      const row = result.rows[0]!;
-      return { contacts: Number(row.contacts), added: Number(row.added) };
-    }
     const ids: string[] = [];
     for (let i = 0; i < group.length; i += ROWS_PER_STATEMENT) {
       const slice = group.slice(i, i + ROWS_PER_STATEMENT);
@@ -228,4 +225,11 @@ function pgContactsIntoList(zoneGiven: boolean): string {
       on conflict (list_id, contact_id) do nothing
       returning 1)
     select (select count(*) from c) as contacts, (select count(*) from m) as added`;
+}
+
+/** Rows in the two groups of writeChunk: a zone given by the file overwrites a contact's, a derived one does not. */
+function rowGroups(rows: ImportRow[]): { zoneGiven: boolean; rows: ImportRow[] }[] {
+  return [true, false]
+    .map((zoneGiven) => ({ zoneGiven, rows: rows.filter((r) => (r.timezone !== null) === zoneGiven) }))
+    .filter((g) => g.rows.length > 0);
 }

@@ -29,7 +29,7 @@ commands:
   number list [--tenant ID]              list inbound number assignments
   number remove --tenant ID --number N   take a number away from a tenant
   key list --tenant ID                   list a tenant's keys (prefixes only)
-  key revoke --key KEY_ID                revoke an API key at once
+  key revoke --key KEY_ID                revoke an API key (servers refuse it within 0.5 s)
   backup --to DIR                        consistent online backup of the database (while it runs)
   restore --from FILE                    restore a backup into the configured database (Relais stopped)
 
