@@ -229,6 +229,8 @@ export class TenantService {
         created_at: row.created_at,
       },
     };
+    // A change this process made meanwhile wins over an answer read before it.
+    if (generation !== this.authGeneration) return auth;
     if (this.recentAuth.size >= AUTH_CACHE_MAX) this.recentAuth.clear();
     this.recentAuth.set(cacheKey, { auth, at: performance.now(), checking: false });
     return auth;
