@@ -274,4 +274,42 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     expect(row).toEqual({ claimed_by: null });
     expect(rig.t.app.carriers.dispatcher.lease()).toBeNull();
   });
+
+  it('gives back at once the leases of urgent messages handed over after the dispatcher stopped', async () => {
+    rig = await startCarrierRig(kind);
+    const tenant = await rig.t.tenant();
+    await waitBound(rig);
+    const { dispatcher } = rig.t.app.carriers;
+    const lease = dispatcher.lease()!;
+    expect(lease).not.toBeNull();
+    // A message committed under that lease while the dispatcher stops (a SIGTERM during intake).
+    await dispatcher.stop();
+    expect(dispatcher.lease()).toBeNull();
+    const id = await rig.send(tenant.apiKey, { text: 'Your code is 222222', lane: 'otp' });
+    const row = await rig.t.app.store.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    await rig.t.app.store.write((trx) =>
+      trx
+        .updateTable('queue')
+        .set({ claimed_by: lease.owner, claimed_until: lease.until })
+        .where('message_id', '=', id)
+        .execute(),
+    );
+    dispatcher.take([row]);
+    const deadline = Date.now() + 5000;
+    let queued = { claimed_by: lease.owner as string | null };
+    while (queued.claimed_by !== null && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      queued = await rig.t.app.store.db
+        .selectFrom('queue')
+        .select(['claimed_by'])
+        .where('message_id', '=', id)
+        .executeTakeFirstOrThrow();
+    }
+    expect(queued.claimed_by).toBeNull();
+    expect(rig.sim.received.map((r) => r.text)).not.toContain('Your code is 222222');
+  });
 });
