@@ -559,7 +559,7 @@ describe.each(databaseKinds.filter((k) => k.name === 'postgres'))('retention par
       )
     ).map((r) => r.name);
 
-  it('vacuums a table once its dead rows pile up, whether or not autovacuum runs', async () => {
+  it('vacuums (and analyses) a table once its dead rows pile up, whether or not autovacuum runs', async () => {
     const store = ctx.t.app.store;
     await store.write(async (trx) => {
       await sql`insert into queue (message_id, tenant_id, lane, lane_rank, not_before, expires_at)
@@ -584,6 +584,29 @@ describe.each(databaseKinds.filter((k) => k.name === 'postgres'))('retention par
     expect(await deadInQueue()).toBeLessThan(100);
     // Just vacuumed: the next pass leaves it alone.
     expect((await ctx.t.app.housekeeping.runOnce()).vacuumed).not.toContain('queue');
+  });
+
+  it('analyses a table whose rows changed a lot since its statistics (no autovacuum: plans went to sequential scans)', async () => {
+    await ctx.t.app.store.write((trx) =>
+      sql`insert into rate_limits (scope, key, window_start, hits, expires_at)
+        select 'analyse-test', 'k' || g, 0, 1, 0 from generate_series(1, 6000) g`.execute(trx),
+    );
+    const analysed = async () =>
+      (
+        await q<{ at: string | null }>(
+          `select last_analyze as at from pg_stat_user_tables where relname = 'rate_limits'`,
+        )
+      )[0]!.at;
+    expect(await analysed()).toBeNull();
+    const deadline = Date.now() + 10_000;
+    let worked: string[] = [];
+    while (Date.now() < deadline) {
+      worked = (await ctx.t.app.housekeeping.runOnce()).vacuumed;
+      if (worked.includes('rate_limits')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(worked).toContain('rate_limits');
+    expect(await analysed()).not.toBeNull();
   });
 
   it('migration 006 made every history table a partitioned table keyed in byte order', async () => {
