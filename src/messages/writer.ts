@@ -93,7 +93,7 @@ export async function writeSubmitUnits(
  * is atomic on its own, so it runs without BEGIN/COMMIT: one round trip instead of five, which under
  * load was most of an OTP's commit time.
  */
-export const ONE_STATEMENT_MAX_ROWS = 100;
+const ONE_STATEMENT_MAX_ROWS = 100;
 
 export function fitsOneStatement(dialect: DialectName, units: readonly SubmitUnit[]): boolean {
   // SQLite has no data-modifying CTEs, and no round trips to save.
