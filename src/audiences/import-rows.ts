@@ -21,6 +21,16 @@ export interface RowError {
   reason: string;
 }
 
+/**
+ * A chunk's rows in the two groups its writes need: a zone given by the file overwrites an existing
+ * contact's, a derived one does not. Empty groups are left out.
+ */
+export function groupsByZone(rows: readonly ImportRow[]): { zoneGiven: boolean; rows: ImportRow[] }[] {
+  return [true, false]
+    .map((zoneGiven) => ({ zoneGiven, rows: rows.filter((r) => (r.timezone !== null) === zoneGiven) }))
+    .filter((g) => g.rows.length > 0);
+}
+
 export type RowResult = { row: ImportRow } | { error: RowError };
 
 const REPLACEMENT = '\uFFFD';

@@ -2,7 +2,7 @@ import { CompiledQuery, sql } from 'kysely';
 import { newId } from '../shared/ids.js';
 import type { Store, Trx } from '../store/store.js';
 import type { PreparedChunk } from './csv-chunks.js';
-import type { ImportRow } from './import-rows.js';
+import { groupsByZone, type ImportRow } from './import-rows.js';
 import { bumpCount } from './memberships.js';
 import { arrayLiteral, type ColumnGroup } from './pg-columns.js';
 import { countryTimezone } from './timezones.js';
@@ -41,7 +41,7 @@ export class ImportWriter {
     const { errors } = chunk;
     let contacts = 0;
     let imported = 0;
-    for (const group of chunk.groups ?? rowGroups(chunk.rows)) {
+    for (const group of chunk.groups ?? groupsByZone(chunk.rows)) {
       const written =
         'columns' in group
           ? await this.writeColumns(trx, target, group, now)
@@ -225,11 +225,4 @@ function pgContactsIntoList(zoneGiven: boolean): string {
       on conflict (list_id, contact_id) do nothing
       returning 1)
     select (select count(*) from c) as contacts, (select count(*) from m) as added`;
-}
-
-/** Rows in the two groups of writeChunk: a zone given by the file overwrites a contact's, a derived one does not. */
-function rowGroups(rows: ImportRow[]): { zoneGiven: boolean; rows: ImportRow[] }[] {
-  return [true, false]
-    .map((zoneGiven) => ({ zoneGiven, rows: rows.filter((r) => (r.timezone !== null) === zoneGiven) }))
-    .filter((g) => g.rows.length > 0);
 }

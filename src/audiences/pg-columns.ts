@@ -1,4 +1,4 @@
-import type { ImportRow } from './import-rows.js';
+import { groupsByZone, type ImportRow } from './import-rows.js';
 import { countryTimezone } from './timezones.js';
 
 /**
@@ -16,24 +16,18 @@ export interface ColumnGroup {
 }
 
 export function toColumnGroups(rows: readonly ImportRow[]): ColumnGroup[] {
-  const groups: ColumnGroup[] = [];
-  for (const zoneGiven of [true, false]) {
-    const group = rows.filter((r) => (r.timezone !== null) === zoneGiven);
-    if (group.length === 0) continue;
-    groups.push({
-      zoneGiven,
-      size: group.length,
-      columns: [
-        arrayLiteral(group.map((r) => r.phone)),
-        arrayLiteral(group.map((r) => r.country)),
-        arrayLiteral(group.map((r) => r.first_name)),
-        arrayLiteral(group.map((r) => r.last_name)),
-        arrayLiteral(group.map((r) => JSON.stringify(r.attributes))),
-        arrayLiteral(group.map((r) => r.timezone ?? countryTimezone(r.country))),
-      ],
-    });
-  }
-  return groups;
+  return groupsByZone(rows).map(({ zoneGiven, rows: group }) => ({
+    zoneGiven,
+    size: group.length,
+    columns: [
+      arrayLiteral(group.map((r) => r.phone)),
+      arrayLiteral(group.map((r) => r.country)),
+      arrayLiteral(group.map((r) => r.first_name)),
+      arrayLiteral(group.map((r) => r.last_name)),
+      arrayLiteral(group.map((r) => JSON.stringify(r.attributes))),
+      arrayLiteral(group.map((r) => r.timezone ?? countryTimezone(r.country))),
+    ],
+  }));
 }
 
 /**
