@@ -87,6 +87,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     metrics,
   );
   workQueue.onWebhookEvents(() => webhooks.notify());
+  workQueue.handWebhooksTo(webhooks);
   const verify = buildVerify(config, store, clock, messages, logger);
   verify.onWebhookEvents(() => webhooks.notify());
   const retention = new Retention(store, clock, config.retention, logger.child({ role: 'retention' }));

@@ -27,6 +27,28 @@ describe('GroupCommitter', () => {
     expect(batches.map((b) => b.length)).toEqual([100, 100, 50]);
   });
 
+  it('lingers for a unit reaching an idle committer, not for units that waited during a commit', async () => {
+    const started: number[] = [];
+    const t0 = performance.now();
+    const committer = new GroupCommitter<number, number>({
+      async writeBatch(units) {
+        started.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 50));
+        return units;
+      },
+      maxBatch: 10,
+      concurrency: 1,
+      lingerMs: 300,
+    });
+    const first = committer.submit(1);
+    await new Promise((r) => setTimeout(r, 320)); // the first commit is running
+    const second = committer.submit(2);
+    await Promise.all([first, second]);
+    expect(started[0]).toBeGreaterThanOrEqual(290);
+    // The second unit waited for the first commit (50 ms): it goes next, without another 300 ms.
+    expect(started[1]! - started[0]!).toBeLessThan(250);
+  });
+
   it('isolates a failing unit: its neighbours commit, only it sees the error', async () => {
     const committer = new GroupCommitter<number, number>({
       async writeBatch(units) {

@@ -344,6 +344,94 @@ describe.each(databaseKinds)('webhook delivery survives a restart on $name', (ki
 });
 
 describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
+  it('takes the events of recorded outcomes from their transaction: written leased, delivered, never claimed', async () => {
+    const receiver = new WebhookReceiver();
+    const url = await receiver.start();
+    const t = await startTestApp(kind, { webhooks: { allow_private_targets: true } }, { listen: true });
+    try {
+      const tenant = await t.tenant('Handover', url);
+      const id = (
+        await t.app.http.inject({
+          method: 'POST',
+          url: '/v1/messages',
+          headers: bearer(tenant.apiKey),
+          payload: { to: '+33612345678', from: 'Shop', text: 'x' },
+        })
+      ).json().id as string;
+      const before = Date.now();
+      await t.app.workQueue.recordOutcomes([{ changes: [{ messageId: id, status: 'delivered' }] }]);
+      // Committed leased to this process's sender: no claim could take it, the sender has it already.
+      const row = await t.app.store.db
+        .selectFrom('webhook_events')
+        .select(['status', 'next_attempt_at'])
+        .where('message_id', '=', id)
+        .executeTakeFirstOrThrow();
+      expect(row.status).toBe('pending');
+      expect(row.next_attempt_at).toBeGreaterThan(before + 5_000);
+      await receiver.waitFor(1);
+      expect(JSON.parse(receiver.requests[0]!.body).data).toMatchObject({ id, status: 'delivered' });
+      await expect
+        .poll(async () => {
+          const done = await t.app.store.db
+            .selectFrom('webhook_events')
+            .select('status')
+            .where('message_id', '=', id)
+            .executeTakeFirstOrThrow();
+          return done.status;
+        })
+        .toBe('delivered');
+    } finally {
+      await t.close();
+      await receiver.stop();
+    }
+  });
+
+  it('gives back at once the leases of events handed over after the sender stopped', async () => {
+    const t = await startTestApp(kind, {}, { listen: true });
+    try {
+      const tenant = await t.tenant('Late', 'https://hooks.example.com/relais');
+      const leasedUntil = t.app.webhooks.lease();
+      expect(leasedUntil).not.toBeNull();
+      const event = {
+        id: 'evt_handed_late',
+        tenant_id: tenant.id,
+        url: 'https://hooks.example.com/relais',
+        payload: '{}',
+        attempts: 0,
+        created_at: Date.now(),
+      };
+      await t.app.store.write((trx) =>
+        trx
+          .insertInto('webhook_events')
+          .values({
+            ...event,
+            message_id: null,
+            type: 'message.status',
+            status: 'pending',
+            next_attempt_at: leasedUntil!,
+            last_error: null,
+            delivered_at: null,
+          })
+          .execute(),
+      );
+      await t.app.webhooks.stop();
+      expect(t.app.webhooks.lease()).toBeNull(); // a stopped sender takes nothing: events are written due
+      t.app.webhooks.take([{ ...event, webhook_secret: 'whsec_x', webhook_batch_size: 0 }]);
+      await expect
+        .poll(async () => {
+          const row = await t.app.store.db
+            .selectFrom('webhook_events')
+            .select('next_attempt_at')
+            .where('id', '=', event.id)
+            .executeTakeFirstOrThrow();
+          return row.next_attempt_at <= Date.now();
+        })
+        .toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('keeps delivering to healthy endpoints while another endpoint hangs', async () => {
     const hanging = new Set<import('node:http').ServerResponse>();
     const { createServer } = await import('node:http');

@@ -137,7 +137,12 @@ export async function runThroughput(
     const where = await stack.db.settings();
     const loadResult = await intake; // rethrows a failed intake
     const delivered = capped ? await stack.reader.delivered(stack.tenantId) : N;
-    const outcome = await stack.reader.outcome();
+    // The sender records attempts every 20 ms after the answers: give the last ones a moment to land.
+    let outcome = await stack.reader.outcome();
+    for (let i = 0; i < 20 && !capped && (outcome.webhookEvents.delivered ?? 0) < 2 * N; i++) {
+      await sleep(100);
+      outcome = await stack.reader.outcome();
+    }
     if (!capped) hook = await hookCount(stack);
 
     const allSubmitted = (outcome.messages.accepted ?? 0) === 0 && (outcome.messages.queued ?? 0) === 0;

@@ -21,7 +21,13 @@ export class CarrierService {
   readonly connectors = new Map<string, SmppConnector>();
   readonly dispatcher: Dispatcher;
   readonly matcher: ReceiptMatcher;
+  /** Outcomes of submits (the dispatcher's): these gate how far submitting runs ahead of the database. */
   readonly recorder: StatusRecorder;
+  /**
+   * Receipts, committed beside the submits' outcomes (two transactions at a time on PostgreSQL). A
+   * receipt is handed over only once its part's `submitted` change has committed (ReceiptMatcher).
+   */
+  readonly receiptRecorder: StatusRecorder;
   simulator: CarrierSimulator | null = null;
   private readonly routes: RouteConfig[];
   private inboundHandler: ((connector: string, message: InboundMessage) => Promise<unknown>) | null = null;
@@ -34,10 +40,13 @@ export class CarrierService {
     private readonly log: Logger,
     metrics?: Metrics,
   ) {
-    this.recorder = new StatusRecorder((units) => workQueue.recordOutcomes(units));
+    // PostgreSQL runs two of each at a time; SQLite's single writer would only queue them.
+    const concurrency = store.dialect === 'postgres' ? 2 : 1;
+    this.recorder = new StatusRecorder((units) => workQueue.recordOutcomes(units), concurrency);
+    this.receiptRecorder = new StatusRecorder((units) => workQueue.recordOutcomes(units), concurrency);
     this.matcher = new ReceiptMatcher(
       store.db,
-      (unit) => this.recorder.record(unit),
+      (unit) => this.receiptRecorder.record(unit),
       log.child({ role: 'receipts' }),
       {
         maxRecent: 500_000,

@@ -194,7 +194,6 @@ export class Dispatcher implements UrgentTaker {
     }
   }
 
-  /** Parts to claim so each bound connector holds `bufferSeconds` of its TPS. */
   /**
    * Parts to claim so each bound connector holds `bufferSeconds` of its TPS in memory. For urgent
    * claims only urgent parts count: a full bulk buffer never keeps an otp in the database, but a

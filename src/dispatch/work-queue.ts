@@ -1,10 +1,16 @@
 import { type RawBuilder, sql } from 'kysely';
-import { applyStatusChanges, FINAL_STATUSES, type StatusChange } from '../messages/status.js';
+import {
+  applyStatusChanges,
+  FINAL_STATUSES,
+  type StatusChange,
+  type WebhookHandover,
+} from '../messages/status.js';
 import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
 import { LANE_RANK, type Lane, type MessageTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
 import { unsealText } from '../verify/sealing.js';
+import type { WebhookTaker } from '../webhooks/outbox.js';
 import type { Recordable } from './status-recorder.js';
 
 /** A message leased to a dispatcher, with everything needed to submit it to a carrier. */
@@ -72,6 +78,7 @@ export interface ClaimOptions {
 export class WorkQueue {
   private readonly eventListeners = new Set<() => void>();
   private lastTenant = '';
+  private webhookTaker: WebhookTaker | null = null;
 
   constructor(
     private readonly store: Store,
@@ -82,6 +89,11 @@ export class WorkQueue {
   onWebhookEvents(listener: () => void): () => void {
     this.eventListeners.add(listener);
     return () => this.eventListeners.delete(listener);
+  }
+
+  /** Webhook events of recorded outcomes go straight to `taker` from now on (see WebhookHandover). */
+  handWebhooksTo(taker: WebhookTaker): void {
+    this.webhookTaker = taker;
   }
 
   /**
@@ -208,18 +220,31 @@ export class WorkQueue {
     const now = this.clock.now();
     const changes = units.flatMap((u) => ('changes' in u ? u.changes : []));
     const receipts = units.flatMap((u) => ('receipts' in u ? u.receipts : []));
+    const leasedUntil = this.webhookTaker?.lease() ?? null;
+    const handover: WebhookHandover | undefined =
+      leasedUntil === null ? undefined : { leasedUntil, events: [] };
     const created = await this.store.write(
       async (trx) =>
-        (await this.applyChanges(trx, changes, now)) + (await applyReceiptUpdates(trx, receipts, now)),
+        (await this.applyChanges(trx, changes, now, handover)) +
+        (await applyReceiptUpdates(trx, receipts, now, handover)),
     );
-    if (created > 0) this.notifyEvents();
+    if (handover) {
+      if (handover.events.length > 0) this.webhookTaker!.take(handover.events);
+    } else if (created > 0) {
+      this.notifyEvents();
+    }
   }
 
-  private async applyChanges(trx: Trx, changes: StatusChange[], now: number): Promise<number> {
+  private async applyChanges(
+    trx: Trx,
+    changes: StatusChange[],
+    now: number,
+    handover: WebhookHandover | undefined,
+  ): Promise<number> {
     const done = changes
       .filter((c) => c.status === 'submitted' || FINAL_STATUSES.has(c.status))
       .map((c) => c.messageId);
-    const events = await applyStatusChanges(trx, changes, now);
+    const events = await applyStatusChanges(trx, changes, now, handover);
     for (let i = 0; i < done.length; i += 500) {
       await trx
         .deleteFrom('queue')

@@ -2,6 +2,7 @@ import { newId } from '../shared/ids.js';
 import { RollupBatch } from '../stats/rollups.js';
 import type { Lane, MessagePartTable, MessageStatus, WebhookEventTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
+import type { DueEvent } from '../webhooks/outbox.js';
 
 /** Statuses after which nothing more happens to a message. */
 export const FINAL_STATUSES: ReadonlySet<MessageStatus> = new Set([
@@ -48,7 +49,20 @@ interface MessageState {
   error_reason: string | null;
   connector: string | null;
   webhook_url: string | null;
+  webhook_secret: string;
+  webhook_batch_size: number;
   changed: boolean;
+}
+
+/**
+ * Webhook events taken by the in-process sender straight from the committing transaction: they are
+ * written leased to it until `leasedUntil`, and collected in `events` to be handed over after commit
+ * (no claim statement, no read back). A crash leaves an ordinary lease; the events come due when it
+ * runs out.
+ */
+export interface WebhookHandover {
+  leasedUntil: number;
+  events: DueEvent[];
 }
 
 /** A message_parts row, as upserted. */
@@ -67,7 +81,12 @@ const CHUNK = 500;
  * message already in a final state are ignored (a late receipt cannot resurrect it).
  * Returns the number of webhook events created.
  */
-export async function applyStatusChanges(trx: Trx, changes: StatusChange[], now: number): Promise<number> {
+export async function applyStatusChanges(
+  trx: Trx,
+  changes: StatusChange[],
+  now: number,
+  handover?: WebhookHandover,
+): Promise<number> {
   if (changes.length === 0) return 0;
   const messages = await loadMessages(trx, [...new Set(changes.map((c) => c.messageId))]);
   const parts = new Map<string, PartRow>();
@@ -121,7 +140,22 @@ export async function applyStatusChanges(trx: Trx, changes: StatusChange[], now:
       segments: m.segments,
     });
     const url = m.callback_url ?? m.webhook_url;
-    if (url) webhooks.push(webhookEvent(m, url, now, nowIso));
+    if (!url) continue;
+    const event = webhookEvent(m, url, now, nowIso);
+    webhooks.push(event);
+    if (handover) {
+      event.next_attempt_at = handover.leasedUntil;
+      handover.events.push({
+        id: event.id,
+        tenant_id: m.tenant_id,
+        url,
+        payload: event.payload,
+        attempts: 0,
+        created_at: now,
+        webhook_secret: m.webhook_secret,
+        webhook_batch_size: m.webhook_batch_size,
+      });
+    }
   }
 
   await updateMessages(
@@ -166,6 +200,8 @@ async function loadMessages(trx: Trx, ids: string[]): Promise<Map<string, Messag
         'messages.error_reason',
         'messages.connector',
         'tenants.webhook_url',
+        'tenants.webhook_secret',
+        'tenants.webhook_batch_size',
       ])
       .where('messages.id', 'in', ids.slice(i, i + CHUNK))
       .execute();

@@ -1,4 +1,10 @@
-import { applyStatusChanges, FINAL_STATUSES, type StatusChange, upsertParts } from '../messages/status.js';
+import {
+  applyStatusChanges,
+  FINAL_STATUSES,
+  type StatusChange,
+  upsertParts,
+  type WebhookHandover,
+} from '../messages/status.js';
 import type { ReceiptState } from '../smpp/receipt.js';
 import type { MessageStatus } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
@@ -42,7 +48,12 @@ const FAILURE_RANK: Partial<Record<MessageStatus, number>> = {
  * parts have all reached a final status, the message's own final status (delivered only when every
  * part is) — which brings its history entry and webhook through applyStatusChanges.
  */
-export async function applyReceiptUpdates(trx: Trx, updates: ReceiptUpdate[], now: number): Promise<number> {
+export async function applyReceiptUpdates(
+  trx: Trx,
+  updates: ReceiptUpdate[],
+  now: number,
+  handover?: WebhookHandover,
+): Promise<number> {
   const final = updates.filter((u) => partStatusOf(u.state) !== null);
   if (final.length === 0) return 0;
   await upsertParts(
@@ -92,5 +103,5 @@ export async function applyReceiptUpdates(trx: Trx, updates: ReceiptUpdate[], no
       );
     }
   }
-  return applyStatusChanges(trx, changes, now);
+  return applyStatusChanges(trx, changes, now, handover);
 }

@@ -49,7 +49,8 @@ export class GroupCommitter<U, R> {
     return this.waiting.length;
   }
 
-  private schedule(): void {
+  /** `linger`: wait lingerMs first (a unit arriving at an idle committer, not a backlog). */
+  private schedule(linger = true): void {
     if (this.scheduled || this.running >= this.options.concurrency) return;
     this.scheduled = true;
     // setImmediate, not a timer: requests parsed in the same I/O turn join the batch at no added delay.
@@ -57,7 +58,7 @@ export class GroupCommitter<U, R> {
       this.scheduled = false;
       void this.flush();
     };
-    if (this.options.lingerMs) setTimeout(run, this.options.lingerMs);
+    if (linger && this.options.lingerMs) setTimeout(run, this.options.lingerMs);
     else setImmediate(run);
   }
 
@@ -69,7 +70,8 @@ export class GroupCommitter<U, R> {
       await this.commit(batch);
     } finally {
       this.running--;
-      if (this.waiting.length > 0) this.schedule();
+      // Units that arrived during the commit have waited for it already: no linger on top.
+      if (this.waiting.length > 0) this.schedule(false);
     }
   }
 

@@ -12,6 +12,17 @@ export interface DueEvent {
   webhook_batch_size: number;
 }
 
+/**
+ * The in-process sender, taking events from the transaction that creates them instead of claiming
+ * them back from the table (see WebhookHandover in messages/status.ts).
+ */
+export interface WebhookTaker {
+  /** Lease end to write the new events with, or null when the sender has no room: they are due now. */
+  lease(): number | null;
+  /** The committed events, leased to the sender until the lease given. */
+  take(events: DueEvent[]): void;
+}
+
 export interface AttemptRecord {
   eventId: string;
   attemptedAt: number;
@@ -60,6 +71,20 @@ export class WebhookOutbox {
       .where('webhook_events.id', 'in', ids)
       .orderBy('webhook_events.id')
       .execute();
+  }
+
+  /** Gives up leases (events handed over to a sender that has stopped): they are due again now. */
+  async release(ids: string[], now: number): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.store.write((trx) =>
+        trx
+          .updateTable('webhook_events')
+          .set({ next_attempt_at: now })
+          .where('id', 'in', ids.slice(i, i + 500))
+          .where('status', '=', 'pending')
+          .execute(),
+      );
+    }
   }
 
   /** Records a batch of attempts and their outcomes in one transaction. */

@@ -5,7 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { nextRetryDelayMs, shouldGiveUp } from './backoff.js';
 import { deliverWebhook } from './http-delivery.js';
-import { type AttemptRecord, type DueEvent, WebhookOutbox } from './outbox.js';
+import { type AttemptRecord, type DueEvent, WebhookOutbox, type WebhookTaker } from './outbox.js';
 import { SIGNATURE_HEADER, signPayload } from './signature.js';
 
 /**
@@ -15,15 +15,20 @@ import { SIGNATURE_HEADER, signPayload } from './signature.js';
  * `notify()` when new events are committed, and polls as a fallback (events from other processes,
  * retries coming due).
  */
-export class WebhookSender {
+export class WebhookSender implements WebhookTaker {
   private readonly outbox: WebhookOutbox;
   private running = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private pendingWake = false;
+  /** The table may hold due events this sender has not leased (set by notify, the poll, a full claim). */
+  private tableMayHaveDue = true;
   private inFlight = new Set<Promise<void>>();
-  /** Deliveries grouped from leased events, waiting for a free slot. */
+  /** Deliveries waiting for a free slot: leased from the table, or handed over by take(). */
   private waiting: DueEvent[][] = [];
+  /** Waiting deliveries still open to more events, by tenant and URL (batching tenants only). */
+  private open = new Map<string, DueEvent[]>();
+  private waitingEvents = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   private unrecorded: AttemptRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
@@ -41,6 +46,7 @@ export class WebhookSender {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.tableMayHaveDue = true;
     this.loop = this.run();
   }
 
@@ -53,13 +59,39 @@ export class WebhookSender {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.recording;
     await this.flushRecords();
+    // Handed over or leased, never attempted: due again at once for whoever runs next.
+    const left = this.waiting.flat().map((e) => e.id);
+    this.waiting = [];
+    this.open.clear();
+    this.waitingEvents = 0;
+    await this.releaseLeases(left);
   }
 
   /** New events were committed. The sender waits 10 ms first, so one claim gathers a burst of them. */
   notify(): void {
+    this.tableMayHaveDue = true;
     if (this.pendingWake) return;
     this.pendingWake = true;
     setTimeout(() => this.wake?.(), this.running ? 10 : 0);
+  }
+
+  /**
+   * Lease for events created by this process (the carrier path's outcomes): while fewer than a few
+   * claims' worth of events wait here, new ones are written leased to this sender and handed over
+   * by take(), with no claim statement. Past that they are written due, and claimed in their turn.
+   */
+  lease(): number | null {
+    if (!this.running || this.waitingEvents >= this.config.concurrency * MAX_CLAIM_PER_SLOT * 2) return null;
+    return this.clock.now() + this.leaseMs();
+  }
+
+  take(events: DueEvent[]): void {
+    if (!this.running) {
+      void this.releaseLeases(events.map((e) => e.id));
+      return;
+    }
+    this.enqueue(events);
+    this.wake?.();
   }
 
   /** One synchronous pass, for tests and tools: deliver what is due now, record it, return the count. */
@@ -87,34 +119,53 @@ export class WebhookSender {
   private async run(): Promise<void> {
     while (this.running) {
       this.pendingWake = false;
-      const free = this.config.concurrency - this.inFlight.size;
-      const claimedAll = free > 0 ? await this.fill(free) : false;
+      await this.fill();
       if (!this.running) break;
       // A full claim means more may be due: go on as soon as a slot is free.
-      if ((claimedAll || this.pendingWake) && this.inFlight.size < this.config.concurrency) continue;
+      if (this.tableMayHaveDue && this.inFlight.size < this.config.concurrency) continue;
       await this.sleep();
     }
   }
 
   /**
-   * Starts up to `free` deliveries: those already grouped and waiting first, then newly leased events.
-   * Returns true when the claim came back full (more may be due).
+   * Leases due events from the table when it may hold some (and not too many wait here already),
+   * then starts waiting deliveries, oldest first, while slots are free.
    */
-  private async fill(free: number): Promise<boolean> {
-    let full = false;
-    if (this.waiting.length === 0) {
+  private async fill(): Promise<void> {
+    const free = this.config.concurrency - this.inFlight.size;
+    if (this.tableMayHaveDue && this.waiting.length < Math.max(free, 1)) {
+      this.tableMayHaveDue = false;
       try {
-        const limit = this.claimSize(free);
+        const limit = this.claimSize(Math.max(free, 1));
         const events = await this.outbox.claimDue(this.clock.now(), limit, this.leaseMs());
-        this.waiting.push(...groupDeliveries(events));
-        full = events.length === limit;
+        this.enqueue(events);
+        if (events.length === limit) this.tableMayHaveDue = true;
       } catch (err) {
         this.log.error({ err }, 'webhook sender could not lease events');
       }
     }
-    while (this.waiting.length > 0 && this.inFlight.size < this.config.concurrency)
-      this.launch(this.waiting.shift()!);
-    return full || this.waiting.length > 0;
+    while (this.waiting.length > 0 && this.inFlight.size < this.config.concurrency) {
+      const delivery = this.waiting.shift()!;
+      this.waitingEvents -= delivery.length;
+      if (this.open.get(deliveryKey(delivery[0]!)) === delivery) this.open.delete(deliveryKey(delivery[0]!));
+      this.launch(delivery);
+    }
+  }
+
+  /** Events join the waiting deliveries: a batching tenant's go into its open batch while it has room. */
+  private enqueue(events: DueEvent[]): void {
+    this.waitingEvents += events.length;
+    addToDeliveries(this.waiting, this.open, events);
+  }
+
+  private async releaseLeases(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await this.outbox.release(ids, this.clock.now());
+    } catch (err) {
+      // The leases then run out on their own.
+      this.log.warn({ err, events: ids.length }, 'could not give back webhook leases');
+    }
   }
 
   private launch(delivery: DueEvent[]): void {
@@ -163,7 +214,10 @@ export class WebhookSender {
         this.wake = null;
         resolve();
       };
-      const timer = setTimeout(done, this.config.poll_interval_ms);
+      const timer = setTimeout(() => {
+        this.tableMayHaveDue = true;
+        done();
+      }, this.config.poll_interval_ms);
       this.wake = done;
     });
   }
@@ -235,13 +289,18 @@ const MAX_CLAIM_PER_SLOT = 20;
  */
 export function groupDeliveries(events: DueEvent[]): DueEvent[][] {
   const deliveries: DueEvent[][] = [];
-  const open = new Map<string, DueEvent[]>();
+  addToDeliveries(deliveries, new Map(), events);
+  return deliveries;
+}
+
+/** groupDeliveries onto existing deliveries: `open` holds the batches that may still take events. */
+function addToDeliveries(deliveries: DueEvent[][], open: Map<string, DueEvent[]>, events: DueEvent[]): void {
   for (const event of events) {
     if (event.webhook_batch_size <= 0) {
       deliveries.push([event]);
       continue;
     }
-    const key = `${event.tenant_id}\u0000${event.url}`;
+    const key = deliveryKey(event);
     let group = open.get(key);
     if (!group || group.length >= event.webhook_batch_size) {
       group = [];
@@ -250,5 +309,8 @@ export function groupDeliveries(events: DueEvent[]): DueEvent[][] {
     }
     group.push(event);
   }
-  return deliveries;
+}
+
+function deliveryKey(event: DueEvent): string {
+  return `${event.tenant_id}\u0000${event.url}`;
 }
