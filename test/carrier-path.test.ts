@@ -95,6 +95,32 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     expect(stats.submitsAccepted).toBe(300);
   });
 
+  it('holds at most max_buffered_parts per connector in memory, whatever its TPS', async () => {
+    // The carrier answers nothing for a while: whatever the dispatcher claimed stays held, leased.
+    rig = await startCarrierRig(
+      kind,
+      { submit_response_delay_ms: 3000 },
+      { tps: 50_000, window: 10, response_timeout_ms: 5000 },
+      { dispatcher: { max_buffered_parts: 300 } },
+    );
+    const tenant = await rig.t.tenant();
+    await waitBound(rig);
+    await rig.sendBulkBatch(tenant.apiKey, 1000, 'b');
+    const leased = async () =>
+      Number(
+        (
+          await rig.t.app.store.db
+            .selectFrom('queue')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('claimed_by', 'is not', null)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    await expect.poll(leased).toBeGreaterThanOrEqual(150);
+    await new Promise((r) => setTimeout(r, 300)); // several more claim passes
+    expect(await leased()).toBeLessThanOrEqual(300); // 1 s of a 50,000 TPS connector would be 50,000
+  });
+
   it('slows down on ESME_RTHROTTLED without losing or reordering messages', async () => {
     rig = await startCarrierRig(kind, { throttle_tps: 100 }, { tps: 400, window: 20 });
     const tenant = await rig.t.tenant();

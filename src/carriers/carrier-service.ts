@@ -100,6 +100,7 @@ export class CarrierService {
         owner: newId('req').replace('req_', 'node_'),
         leaseMs: config.dispatcher.lease_ms,
         bufferSeconds: config.dispatcher.buffer_seconds,
+        maxBufferedParts: config.dispatcher.max_buffered_parts,
         releaseStaleLeases: store.dialect === 'sqlite',
         maxUnrecorded: config.dispatcher.max_unrecorded,
         metrics,

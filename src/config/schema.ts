@@ -188,6 +188,11 @@ export const configSchema = z
         /** Work held in memory per connector, in seconds of its TPS. */
         buffer_seconds: z.number().min(0.05).max(10).default(1),
         /**
+         * At most this many parts held per connector, whatever its TPS. Held work stays leased at the
+         * head of the queue, where every claim has to step over it.
+         */
+        max_buffered_parts: z.number().int().min(100).default(5000),
+        /**
          * Parts accepted by carriers but not yet recorded, at most; submitting pauses beyond. After a
          * crash these (plus the submits in flight) are sent again: this bounds the duplicates.
          */

@@ -22,6 +22,8 @@ export interface DispatcherOptions {
   leaseMs: number;
   /** How much work to hold in memory per connector, in seconds of its TPS. */
   bufferSeconds: number;
+  /** …and at most this many parts per connector. */
+  maxBufferedParts: number;
   /** Release every lease at start (single-node SQLite installations). */
   releaseStaleLeases: boolean;
   /**
@@ -203,9 +205,11 @@ export class Dispatcher implements UrgentTaker {
     let want = 0;
     for (const [name, c] of this.connectors) {
       if (c.boundTransmitters === 0) continue;
+      // Held work stays leased at the head of the queue, and every claim steps over it: a 50,000 TPS
+      // connector held 50,000 parts, and the claims scanned them (profiled on PostgreSQL: 51 µs a row).
       const target = Math.max(
         c.config.window * c.config.binds * 2,
-        Math.ceil(c.currentTps * this.options.bufferSeconds),
+        Math.min(Math.ceil(c.currentTps * this.options.bufferSeconds), this.options.maxBufferedParts),
       );
       const queue = this.queues.get(name)!;
       const held = urgentOnly ? queue.sizeOf('otp') + queue.sizeOf('transactional') : queue.size;

@@ -166,15 +166,16 @@ export class WorkQueue {
     filter: RawBuilder<unknown>,
     limit: number,
   ) {
+    const due = sql`
+      select message_id from queue
+      where ${filter} and not_before <= ${now}
+        and (claimed_by is null or claimed_until < ${now})
+      order by lane_rank, message_id
+      limit ${limit}
+      ${this.store.skipLocked}`;
     const result = await sql<{ message_id: string }>`
       update queue set claimed_by = ${options.owner}, claimed_until = ${now + options.leaseMs}
-      where message_id in (
-        select message_id from queue
-        where ${filter} and not_before <= ${now}
-          and (claimed_by is null or claimed_until < ${now})
-        order by lane_rank, message_id
-        limit ${limit}
-        ${this.store.skipLocked})
+      where ${this.store.anyOf(sql.ref('message_id'), due)}
       returning message_id`.execute(trx);
     return result.rows.map((r) => r.message_id);
   }

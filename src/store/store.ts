@@ -50,6 +50,14 @@ export interface Store {
    */
   readonly skipLocked: RawBuilder<unknown>;
   /**
+   * `column` is one of the values `subquery` selects, for an UPDATE that claims the rows a locking
+   * subquery picked. PostgreSQL: `= any(array(subquery))`, so the subquery runs once as an init plan
+   * and the rows are fetched through the index; with `in (subquery)` the planner hashed the subquery
+   * and scanned the whole queue for every claim (profiled: the carrier path's costliest statement).
+   * SQLite: `in (subquery)`.
+   */
+  anyOf(column: RawBuilder<unknown>, subquery: RawBuilder<unknown>): RawBuilder<unknown>;
+  /**
    * SQLite: hands up to `pages` free pages back to the file system (auto_vacuum = INCREMENTAL) in one
    * short write transaction, and returns how many free pages are left. PostgreSQL: nothing to do, 0.
    */
@@ -114,6 +122,7 @@ function openSqlite(path: string, config: Config): Store {
     writeStatement: run,
     lockKey: async () => {},
     skipLocked: sql``,
+    anyOf: (column, subquery) => sql`${column} in (${subquery})`,
     incrementalVacuum: (pages) =>
       write(async () => {
         // Through the raw handle: a prepared statement's run() steps this pragma once, freeing one page.
@@ -164,6 +173,7 @@ function openPostgres(url: string, poolSize: number, urgentPoolSize: number): St
       await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
     },
     skipLocked: sql`for update skip locked`,
+    anyOf: (column, subquery) => sql`${column} = any(array(${subquery}))`,
     incrementalVacuum: async () => 0,
     migrate: () => runMigrations(db, 'postgres'),
     isMigrated: () => isMigrated(db),

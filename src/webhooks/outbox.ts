@@ -45,12 +45,15 @@ export class WebhookOutbox {
     const claimed = await this.store.write((trx) =>
       sql<{ id: string }>`
         update webhook_events set next_attempt_at = ${now + leaseMs}
-        where id in (
-          select id from webhook_events
-          where status = 'pending' and next_attempt_at <= ${now}
-          order by next_attempt_at
-          limit ${limit}
-          ${this.store.skipLocked})
+        where ${this.store.anyOf(
+          sql.ref('id'),
+          sql`
+            select id from webhook_events
+            where status = 'pending' and next_attempt_at <= ${now}
+            order by next_attempt_at
+            limit ${limit}
+            ${this.store.skipLocked}`,
+        )}
         returning id`.execute(trx),
     );
     const ids = claimed.rows.map((r) => r.id);

@@ -7,6 +7,7 @@ import * as m005 from './005_audiences_campaigns.js';
 import * as m006 from './006_partitioned_history.js';
 import * as m007 from './007_import_options.js';
 import * as m008 from './008_inbound_parts.js';
+import * as m009 from './009_queue_fillfactor.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '006_partitioned_history': m006,
   '007_import_options': m007,
   '008_inbound_parts': m008,
+  '009_queue_fillfactor': m009,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
