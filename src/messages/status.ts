@@ -1,5 +1,6 @@
 import { newId } from '../shared/ids.js';
 import { RollupBatch } from '../stats/rollups.js';
+import { insertRows } from '../store/insert-rows.js';
 import type { Lane, MessagePartTable, MessageStatus, WebhookEventTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 import type { DueEvent } from '../webhooks/outbox.js';
@@ -164,18 +165,10 @@ export async function applyStatusChanges(
     now,
   );
   await upsertParts(trx, [...parts.values()]);
-  for (let i = 0; i < events.length; i += CHUNK) {
-    await trx
-      .insertInto('message_events')
-      .values(events.slice(i, i + CHUNK))
-      .execute();
-  }
-  for (let i = 0; i < webhooks.length; i += CHUNK) {
-    await trx
-      .insertInto('webhook_events')
-      .values(webhooks.slice(i, i + CHUNK))
-      .execute();
-  }
+  for (let i = 0; i < events.length; i += CHUNK)
+    await insertRows(trx, 'message_events', events.slice(i, i + CHUNK));
+  for (let i = 0; i < webhooks.length; i += CHUNK)
+    await insertRows(trx, 'webhook_events', webhooks.slice(i, i + CHUNK));
   await rollups.write(trx);
   return webhooks.length;
 }
@@ -235,23 +228,18 @@ async function updateMessages(trx: Trx, changed: MessageState[], now: number): P
   }
 }
 
+// A receipt names only the status: the carrier id and connector recorded at submit are kept.
+const PARTS_ON_CONFLICT = `on conflict ("message_id", "part_no") do update set
+  "connector" = coalesce(excluded."connector", "message_parts"."connector"),
+  "carrier_id" = coalesce(excluded."carrier_id", "message_parts"."carrier_id"),
+  "carrier_key" = coalesce(excluded."carrier_key", "message_parts"."carrier_key"),
+  "status" = excluded."status",
+  "error_code" = excluded."error_code",
+  "updated_at" = excluded."updated_at"`;
+
 export async function upsertParts(trx: Trx, rows: PartRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    await trx
-      .insertInto('message_parts')
-      .values(rows.slice(i, i + CHUNK))
-      .onConflict((oc) =>
-        oc.columns(['message_id', 'part_no']).doUpdateSet((eb) => ({
-          connector: eb.fn.coalesce('excluded.connector', 'message_parts.connector'),
-          carrier_id: eb.fn.coalesce('excluded.carrier_id', 'message_parts.carrier_id'),
-          carrier_key: eb.fn.coalesce('excluded.carrier_key', 'message_parts.carrier_key'),
-          status: eb.ref('excluded.status'),
-          error_code: eb.ref('excluded.error_code'),
-          updated_at: eb.ref('excluded.updated_at'),
-        })),
-      )
-      .execute();
-  }
+  for (let i = 0; i < rows.length; i += CHUNK)
+    await insertRows(trx, 'message_parts', rows.slice(i, i + CHUNK), PARTS_ON_CONFLICT);
 }
 
 function webhookEvent(m: MessageState, url: string, now: number, nowIso: string): WebhookEventTable {

@@ -1,5 +1,6 @@
 import { type QueryCreator, sql } from 'kysely';
 import { RollupBatch } from '../stats/rollups.js';
+import { insertRows } from '../store/insert-rows.js';
 import type { DialectName } from '../store/migrations/index.js';
 import { type Database, LANE_RANK, type MessageTable, type QueueTable } from '../store/schema.js';
 import type { Db, Trx } from '../store/store.js';
@@ -80,8 +81,8 @@ export async function writeSubmitUnits(
   }
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-    await trx.insertInto('messages').values(chunk).execute();
-    await trx.insertInto('queue').values(queueEntries(chunk, lease)).execute();
+    await insertRows(trx, 'messages', chunk);
+    await insertRows(trx, 'queue', queueEntries(chunk, lease));
   }
   await rollupsOf(rows).write(trx);
   return outcomes;

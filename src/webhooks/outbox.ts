@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { insertRows } from '../store/insert-rows.js';
 import type { Store } from '../store/store.js';
 
 export interface DueEvent {
@@ -95,18 +96,17 @@ export class WebhookOutbox {
     if (records.length === 0) return;
     await this.store.write(async (trx) => {
       for (let i = 0; i < records.length; i += 500) {
-        await trx
-          .insertInto('webhook_attempts')
-          .values(
-            records.slice(i, i + 500).map((r) => ({
-              event_id: r.eventId,
-              attempted_at: r.attemptedAt,
-              duration_ms: Math.round(r.durationMs),
-              status_code: r.statusCode,
-              error: r.error,
-            })),
-          )
-          .execute();
+        await insertRows(
+          trx,
+          'webhook_attempts',
+          records.slice(i, i + 500).map((r) => ({
+            event_id: r.eventId,
+            attempted_at: r.attemptedAt,
+            duration_ms: Math.round(r.durationMs),
+            status_code: r.statusCode,
+            error: r.error,
+          })),
+        );
       }
       // One UPDATE per distinct outcome: a batch delivery gives hundreds of events the same one.
       const groups = new Map<string, AttemptRecord[]>();

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertRows } from '../src/store/insert-rows.js';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { databaseKinds } from './helpers/databases.js';
+
+describe.each(databaseKinds)('multi-row inserts written by hand on $name', (kind) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(kind);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('binds every value as a parameter: quotes, placeholders, emoji and nulls come back as written', async () => {
+    const tricky = [`it's "quoted"`, '$1 ? $2', 'Pizza 🍕 ; drop table messages; --', null];
+    const rows = tricky.map((detail, i) => ({
+      message_id: `msg_insert_rows_${i}`,
+      status: 'submitted' as const,
+      at: 1_700_000_000_000 + i,
+      error_code: null,
+      detail,
+    }));
+    await t.app.store.write((trx) => insertRows(trx, 'message_events', rows));
+    const back = await t.app.store.db
+      .selectFrom('message_events')
+      .select(['message_id', 'detail', 'at', 'error_code'])
+      .where('message_id', 'like', 'msg_insert_rows_%')
+      .orderBy('message_id')
+      .execute();
+    expect(back).toEqual(
+      rows.map(({ message_id, detail, at }) => ({ message_id, detail, at, error_code: null })),
+    );
+  });
+
+  it('appends an ON CONFLICT clause: an upsert of parts keeps the carrier id a receipt does not name', async () => {
+    const onConflict = `on conflict ("message_id", "part_no") do update set
+      "carrier_id" = coalesce(excluded."carrier_id", "message_parts"."carrier_id"), "status" = excluded."status"`;
+    const part = {
+      message_id: 'msg_insert_rows_part',
+      part_no: 1,
+      connector: 'carrier-a',
+      carrier_id: 'abc',
+      carrier_key: 'abc',
+      status: 'submitted' as const,
+      error_code: null,
+      updated_at: 1,
+    };
+    await t.app.store.write((trx) => insertRows(trx, 'message_parts', [part], onConflict));
+    await t.app.store.write((trx) =>
+      insertRows(trx, 'message_parts', [{ ...part, carrier_id: null, status: 'delivered' }], onConflict),
+    );
+    const row = await t.app.store.db
+      .selectFrom('message_parts')
+      .select(['carrier_id', 'status'])
+      .where('message_id', '=', part.message_id)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ carrier_id: 'abc', status: 'delivered' });
+  });
+});
