@@ -121,6 +121,31 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     expect(await leased()).toBeLessThanOrEqual(300); // 1 s of a 50,000 TPS connector would be 50,000
   });
 
+  it('renews the leases of the work it holds, so no other node takes it while it waits', async () => {
+    rig = await startCarrierRig(
+      kind,
+      { submit_response_delay_ms: 2500 },
+      { window: 2, response_timeout_ms: 5000 },
+      // Its buffer (50) holds all 30: it claims nothing more, so only renewal can keep the leases.
+      { dispatcher: { lease_ms: 1000, buffer_seconds: 0.05 } },
+    );
+    const tenant = await rig.t.tenant();
+    await waitBound(rig);
+    await rig.sendBulkBatch(tenant.apiKey, 30, 'r');
+    await new Promise((r) => setTimeout(r, 1800)); // past the first lease, with a renewal every 333 ms
+    const leases = await rig.t.app.store.db
+      .selectFrom('queue')
+      .select(['claimed_by', 'claimed_until'])
+      .execute();
+    expect(leases.length).toBe(30); // nothing answered yet: all still queued, all held here
+    for (const lease of leases) {
+      expect(lease.claimed_by).not.toBeNull();
+      expect(lease.claimed_until!).toBeGreaterThan(Date.now());
+    }
+    const other = await rig.t.app.workQueue.claim({ owner: 'another-node', limit: 100, leaseMs: 30_000 });
+    expect(other).toEqual([]);
+  });
+
   it('slows down on ESME_RTHROTTLED without losing or reordering messages', async () => {
     rig = await startCarrierRig(kind, { throttle_tps: 100 }, { tps: 400, window: 20 });
     const tenant = await rig.t.tenant();

@@ -108,7 +108,7 @@ export class Dispatcher implements UrgentTaker {
     this.renewTimer = setInterval(() => {
       if (this.held.size > 0) {
         this.workQueue
-          .renewLeases(this.options.owner, this.options.leaseMs)
+          .renewLeases(this.options.owner, [...this.held.keys()], this.options.leaseMs)
           .catch((err) => this.log.error({ err }, 'could not renew leases'));
       }
     }, this.options.leaseMs / 3);

@@ -73,11 +73,17 @@ export function openStore(config: Config): Store {
     : openSqlite(target.path, config);
 }
 
+const SQLITE_PAGE_SIZE = 32_768;
+
 function openSqlite(path: string, config: Config): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SqliteDatabase(path);
   // Retention deletes old history in chunks; INCREMENTAL lets it hand the freed pages back to the file
   // system a few at a time (src/retention/). Takes effect on a new file only: see migrate below.
+  // New files only (it is fixed once the first table exists). Each commit writes every page it
+  // touched to the write-ahead log, one frame per page: with 32 KiB pages the carrier path's commits
+  // wrote fewer, fuller frames (end to end 6,384 → 7,323 msg/s; 4 KiB, 8, 16, 32 and 64 KiB measured).
+  sqlite.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
   sqlite.pragma('auto_vacuum = INCREMENTAL');
   sqlite.pragma('journal_mode = WAL');
   // FULL is kept by WalSync below, off the event loop: SQLite itself only writes the log at commit.
