@@ -36,7 +36,8 @@ export interface StatusChange {
   detail?: string | null;
 }
 
-interface MessageState {
+/** A message as status changes need it (read in the transaction applying them). */
+export interface MessageState {
   id: string;
   tenant_id: string;
   to_number: string;
@@ -87,9 +88,11 @@ export async function applyStatusChanges(
   changes: StatusChange[],
   now: number,
   handover?: WebhookHandover,
+  /** The messages, when the caller has read them in this transaction already (loadMessageStates). */
+  loaded?: Map<string, MessageState>,
 ): Promise<number> {
   if (changes.length === 0) return 0;
-  const messages = await loadMessages(trx, [...new Set(changes.map((c) => c.messageId))]);
+  const messages = loaded ?? (await loadMessageStates(trx, [...new Set(changes.map((c) => c.messageId))]));
   const parts = new Map<string, PartRow>();
   const events: {
     message_id: string;
@@ -173,7 +176,7 @@ export async function applyStatusChanges(
   return webhooks.length;
 }
 
-async function loadMessages(trx: Trx, ids: string[]): Promise<Map<string, MessageState>> {
+export async function loadMessageStates(trx: Trx, ids: string[]): Promise<Map<string, MessageState>> {
   const out = new Map<string, MessageState>();
   for (let i = 0; i < ids.length; i += CHUNK) {
     const rows = await trx

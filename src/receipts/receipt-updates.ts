@@ -1,6 +1,9 @@
 import {
   applyStatusChanges,
   FINAL_STATUSES,
+  loadMessageStates,
+  type MessageState,
+  type PartRow,
   type StatusChange,
   upsertParts,
   type WebhookHandover,
@@ -56,52 +59,66 @@ export async function applyReceiptUpdates(
 ): Promise<number> {
   const final = updates.filter((u) => partStatusOf(u.state) !== null);
   if (final.length === 0) return 0;
-  await upsertParts(
-    trx,
-    final.map((u) => ({
-      message_id: u.messageId,
-      part_no: u.partNo,
-      connector: null,
-      carrier_id: null,
-      carrier_key: null,
-      status: partStatusOf(u.state)!,
-      // err:000 on a delivered part is "no error", not an error code.
-      error_code: u.state === 'delivered' ? null : u.errorCode,
-      updated_at: now,
-    })),
-  );
+  const partRows = final.map((u) => ({
+    message_id: u.messageId,
+    part_no: u.partNo,
+    connector: null,
+    carrier_id: null,
+    carrier_key: null,
+    status: partStatusOf(u.state)!,
+    // err:000 on a delivered part is "no error", not an error code.
+    error_code: u.state === 'delivered' ? null : u.errorCode,
+    updated_at: now,
+  }));
+  await upsertParts(trx, partRows);
   const ids = [...new Set(final.map((u) => u.messageId))];
+  // Read once, here, and handed to applyStatusChanges (which would read them again).
+  const messages = await loadMessageStates(trx, ids);
+  const parts = await partsOf(trx, messages, partRows);
   const changes: StatusChange[] = [];
-  for (let i = 0; i < ids.length; i += 500) {
-    const chunk = ids.slice(i, i + 500);
-    const [messages, parts] = await Promise.all([
-      trx.selectFrom('messages').select(['id', 'segments', 'status']).where('id', 'in', chunk).execute(),
-      trx
-        .selectFrom('message_parts')
-        .select(['message_id', 'part_no', 'status', 'error_code'])
-        .where('message_id', 'in', chunk)
-        .execute(),
-    ]);
-    const byMessage = new Map<string, typeof parts>();
-    for (const p of parts) byMessage.set(p.message_id, [...(byMessage.get(p.message_id) ?? []), p]);
-    for (const m of messages) {
-      const mine = byMessage.get(m.id) ?? [];
-      if (FINAL_STATUSES.has(m.status) || mine.length < m.segments) continue;
-      if (!mine.every((p) => FINAL_STATUSES.has(p.status))) continue;
-      const worst = mine.reduce((a, b) =>
-        (FAILURE_RANK[b.status] ?? 0) > (FAILURE_RANK[a.status] ?? 0) ? b : a,
-      );
-      changes.push(
-        worst.status === 'delivered'
-          ? { messageId: m.id, status: 'delivered' }
-          : {
-              messageId: m.id,
-              status: worst.status,
-              errorCode: worst.error_code,
-              errorReason: `the carrier reported part ${worst.part_no} ${worst.status}${worst.error_code ? ` (error ${worst.error_code})` : ''}`,
-            },
-      );
-    }
+  for (const m of messages.values()) {
+    const mine = parts.get(m.id) ?? [];
+    if (FINAL_STATUSES.has(m.status) || mine.length < m.segments) continue;
+    if (!mine.every((p) => FINAL_STATUSES.has(p.status))) continue;
+    const worst = mine.reduce((a, b) =>
+      (FAILURE_RANK[b.status] ?? 0) > (FAILURE_RANK[a.status] ?? 0) ? b : a,
+    );
+    changes.push(
+      worst.status === 'delivered'
+        ? { messageId: m.id, status: 'delivered' }
+        : {
+            messageId: m.id,
+            status: worst.status,
+            errorCode: worst.error_code,
+            errorReason: `the carrier reported part ${worst.part_no} ${worst.status}${worst.error_code ? ` (error ${worst.error_code})` : ''}`,
+          },
+    );
   }
-  return applyStatusChanges(trx, changes, now, handover);
+  return applyStatusChanges(trx, changes, now, handover, messages);
+}
+
+type PartState = Pick<PartRow, 'message_id' | 'part_no' | 'status' | 'error_code'>;
+
+/**
+ * Every part of the given messages, as just upserted. A one-part message's only part is what this
+ * batch's last receipt for it said: only the parts of longer messages are read back.
+ */
+async function partsOf(
+  trx: Trx,
+  messages: Map<string, MessageState>,
+  upserted: PartState[],
+): Promise<Map<string, PartState[]>> {
+  const out = new Map<string, PartState[]>();
+  for (const p of upserted)
+    if (messages.get(p.message_id)?.segments === 1 && p.part_no === 1) out.set(p.message_id, [p]);
+  const longer = [...messages.values()].filter((m) => m.segments > 1).map((m) => m.id);
+  for (let i = 0; i < longer.length; i += 500) {
+    const rows = await trx
+      .selectFrom('message_parts')
+      .select(['message_id', 'part_no', 'status', 'error_code'])
+      .where('message_id', 'in', longer.slice(i, i + 500))
+      .execute();
+    for (const p of rows) out.set(p.message_id, [...(out.get(p.message_id) ?? []), p]);
+  }
+  return out;
 }
