@@ -149,13 +149,14 @@ export async function applyStatusChanges(
     webhooks.push(event);
     if (handover) {
       event.next_attempt_at = handover.leasedUntil;
+      const { id, tenant_id, payload, attempts, created_at } = event;
       handover.events.push({
-        id: event.id,
-        tenant_id: m.tenant_id,
+        id,
+        tenant_id,
         url,
-        payload: event.payload,
-        attempts: 0,
-        created_at: now,
+        payload,
+        attempts,
+        created_at,
         webhook_secret: m.webhook_secret,
         webhook_batch_size: m.webhook_batch_size,
       });

@@ -147,7 +147,8 @@ export class WebhookSender implements WebhookTaker {
     while (this.waiting.length > 0 && this.inFlight.size < this.config.concurrency) {
       const delivery = this.waiting.shift()!;
       this.waitingEvents -= delivery.length;
-      if (this.open.get(deliveryKey(delivery[0]!)) === delivery) this.open.delete(deliveryKey(delivery[0]!));
+      const key = deliveryKey(delivery[0]!);
+      if (this.open.get(key) === delivery) this.open.delete(key);
       this.launch(delivery);
     }
   }
