@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, get } from 'node:http';
+import { Agent, get, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PG_ADMIN_URL } from './databases.js';
+import { bulkBatchBodies } from './e2e-payloads.js';
 import {
   createdAt,
   type HistoryShape,
@@ -44,6 +45,8 @@ export interface HistoryBenchOptions {
   keep: boolean;
   /** Measured requests per kind of read. */
   requests: number;
+  /** Measured batch requests of the intake series (500 messages each). */
+  intakeRequests: number;
   log?: (line: string) => void;
 }
 
@@ -63,11 +66,25 @@ export interface HistoryBenchResult {
   seededNow: boolean;
   seedSeconds: number;
   series: LatencySummary[];
+  /**
+   * Writes on top of the history: batches of bulk messages accepted one request at a time. Each
+   * new message adds an entry at a random place of the phone-number index, whose size grows with the
+   * history: what this measures that an intake run on an empty database does not.
+   */
+  intake: IntakeSummary;
   targetP95Ms: number;
   /** Every series (but the control) under the target at p95. */
   met: boolean;
   /** 1-minute load average before and after measuring: on a shared 2-core machine, read it first. */
   loadAverage: [number, number];
+}
+
+export interface IntakeSummary {
+  requests: number;
+  perRequest: number;
+  msgPerSec: number;
+  p50: number;
+  p95: number;
 }
 
 /** What a seeded database needs to be reused: its shape and the tenants' API keys. */
@@ -228,6 +245,56 @@ interface Page {
 
 type Read = () => Promise<number>;
 
+function postJson(url: string, apiKey: string, body: Buffer): Promise<{ status: number; ms: number }> {
+  return new Promise((resolvePromise, reject) => {
+    const t0 = performance.now();
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          'content-length': body.length,
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const INTAKE_PER_REQUEST = 500;
+
+/** Batches of bulk messages for the big tenant, one request at a time (after 5 unmeasured). */
+async function measureIntake(baseUrl: string, seeded: Seeded, requests: number): Promise<IntakeSummary> {
+  const warmup = 5;
+  const bodies = bulkBatchBodies(20_261_126, warmup + requests, INTAKE_PER_REQUEST);
+  const url = `${baseUrl}/v1/messages/batch`;
+  const ms: number[] = [];
+  let t0 = 0;
+  for (const [i, body] of bodies.entries()) {
+    if (i === warmup) t0 = performance.now();
+    const res = await postJson(url, seeded.apiKeys[0]!, body);
+    check(res.status === 202, `POST ${url}: ${res.status}`);
+    if (i >= warmup) ms.push(res.ms);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const round = (v: number) => Math.round(v * 100) / 100;
+  return {
+    requests,
+    perRequest: INTAKE_PER_REQUEST,
+    msgPerSec: Math.round((requests * INTAKE_PER_REQUEST) / seconds),
+    p50: round(quantile(ms, 0.5)),
+    p95: round(quantile(ms, 0.95)),
+  };
+}
+
 async function measure(name: string, requests: number, warmup: number, read: Read): Promise<LatencySummary> {
   for (let i = 0; i < warmup; i++) await read();
   const ms: number[] = [];
@@ -356,6 +423,7 @@ export async function runHistoryBench(opts: HistoryBenchOptions): Promise<Histor
   }
   const relais = await start(loc);
   const series: LatencySummary[] = [];
+  let intake: IntakeSummary;
   const loadBefore = loadavg()[0]!;
   try {
     for (const { name, read } of reads(relais.baseUrl, seeded)) {
@@ -363,6 +431,11 @@ export async function runHistoryBench(opts: HistoryBenchOptions): Promise<Histor
       log(`${name}: p50 ${s.p50} ms, p95 ${s.p95} ms, p99 ${s.p99} ms, max ${s.max} ms`);
       series.push(s);
     }
+    // Last: it adds to the history the reads above were checked against.
+    intake = await measureIntake(relais.baseUrl, seeded, opts.intakeRequests);
+    log(
+      `intake, ${intake.requests} batches of ${intake.perRequest}: ${intake.msgPerSec} msg/s, p50 ${intake.p50} ms, p95 ${intake.p95} ms per batch`,
+    );
   } catch (err) {
     log(`--- relais output ---\n${relais.output()}`);
     throw err;
@@ -377,17 +450,22 @@ export async function runHistoryBench(opts: HistoryBenchOptions): Promise<Histor
     seededNow,
     seedSeconds: seeded.seedSeconds,
     series,
+    intake,
     targetP95Ms: TARGET_P95_MS,
     met: series.every((s) => s.name === CONTROL || s.p95 < TARGET_P95_MS),
     loadAverage: [Math.round(loadBefore * 10) / 10, Math.round(loadavg()[0]! * 10) / 10],
   };
 }
 
-const USAGE = `usage: node dist/bench/history-bench.js [--db sqlite|postgres] [--messages N] [--requests N] [--keep]
+const USAGE = `usage: node dist/bench/history-bench.js [--db sqlite|postgres] [--messages N] [--requests N]
+       [--intake-requests N] [--keep]
 
   --db NAME       sqlite (default) or postgres (RELAIS_BENCH_PG_URL, default the local server)
   --messages N    history size (default 10,000,000)
   --requests N    measured requests per kind of read (default 1,000)
+  --intake-requests N
+                  measured batches of 500 bulk messages written on top of the history (default 200);
+                  with --keep they stay in the kept database
   --keep          seed once into $TMPDIR/relais-history-bench/<db>-<N> (or database relais_history_<N>)
                   and reuse it on later runs with --keep`;
 
@@ -397,24 +475,34 @@ async function main(): Promise<void> {
       db: { type: 'string', default: 'sqlite' },
       messages: { type: 'string', default: '10000000' },
       requests: { type: 'string', default: '1000' },
+      'intake-requests': { type: 'string', default: '200' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const messages = Number(values.messages);
   const requests = Number(values.requests);
+  const intakeRequests = Number(values['intake-requests']);
   if (
     values.help ||
     (values.db !== 'sqlite' && values.db !== 'postgres') ||
     !Number.isInteger(messages) ||
     messages < 1000 ||
     !Number.isInteger(requests) ||
-    requests < 1
+    requests < 1 ||
+    !Number.isInteger(intakeRequests) ||
+    intakeRequests < 1
   ) {
     console.error(USAGE);
     process.exit(values.help ? 0 : 2);
   }
-  const result = await runHistoryBench({ db: values.db, messages, requests, keep: values.keep });
+  const result = await runHistoryBench({
+    db: values.db,
+    messages,
+    requests,
+    intakeRequests,
+    keep: values.keep,
+  });
   console.log(JSON.stringify(result, null, 2));
   if (!result.met) process.exitCode = 1;
 }
