@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertRows } from '../src/store/insert-rows.js';
+import { inList, insertRows } from '../src/store/insert-rows.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { databaseKinds } from './helpers/databases.js';
 
@@ -13,7 +13,18 @@ describe.each(databaseKinds)('multi-row inserts written by hand on $name', (kind
   });
 
   it('binds every value as a parameter: quotes, placeholders, emoji and nulls come back as written', async () => {
-    const tricky = [`it's "quoted"`, '$1 ? $2', 'Pizza 🍕 ; drop table messages; --', null];
+    // PostgreSQL receives each column as one array literal: its separators and escapes must survive.
+    const tricky = [
+      `it's "quoted"`,
+      '$1 ? $2',
+      'Pizza 🍕 ; drop table messages; --',
+      null,
+      'NULL',
+      '{a,b}',
+      'back\\slash \\" and, comma',
+      'two\nlines',
+      '',
+    ];
     const rows = tricky.map((detail, i) => ({
       message_id: `msg_insert_rows_${i}`,
       status: 'submitted' as const,
@@ -56,5 +67,40 @@ describe.each(databaseKinds)('multi-row inserts written by hand on $name', (kind
       .where('message_id', '=', part.message_id)
       .executeTakeFirstOrThrow();
     expect(row).toEqual({ carrier_id: 'abc', status: 'delivered' });
+  });
+
+  it('inList matches exactly the values given, one parameter or many, and none for an unknown one', async () => {
+    const rows = ['a,b', 'NULL', '{x}', 'q"uote'].map((detail, i) => ({
+      message_id: `msg_in_list_${i}`,
+      status: 'submitted' as const,
+      at: 1_700_000_000_000 + i,
+      error_code: null,
+      detail,
+    }));
+    await t.app.store.write((trx) => insertRows(trx, 'message_events', rows));
+    const db = t.app.store.db;
+    const found = await db
+      .selectFrom('message_events')
+      .select('message_id')
+      .where(inList(db, 'message_id', ['msg_in_list_0', 'msg_in_list_2', 'msg_in_list_9']))
+      .orderBy('message_id')
+      .execute();
+    expect(found.map((r) => r.message_id)).toEqual(['msg_in_list_0', 'msg_in_list_2']);
+    const byDetail = await db
+      .selectFrom('message_events')
+      .select('detail')
+      .where(inList(db, 'detail', ['a,b', '{x}', 'q"uote', 'NULL']))
+      .where('message_id', 'like', 'msg_in_list_%')
+      .orderBy('message_id')
+      .execute();
+    expect(byDetail.map((r) => r.detail)).toEqual(['a,b', 'NULL', '{x}', 'q"uote']);
+    const ats = await db
+      .selectFrom('message_events')
+      .select('message_id')
+      .where(inList(db, 'at', [1_700_000_000_001, 1_700_000_000_003]))
+      .where('message_id', 'like', 'msg_in_list_%')
+      .orderBy('message_id')
+      .execute();
+    expect(ats.map((r) => r.message_id)).toEqual(['msg_in_list_1', 'msg_in_list_3']);
   });
 });

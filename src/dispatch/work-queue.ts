@@ -7,6 +7,7 @@ import {
 } from '../messages/status.js';
 import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
+import { inList } from '../store/insert-rows.js';
 import { LANE_RANK, type Lane, type MessageTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
 import { unsealText } from '../verify/sealing.js';
@@ -151,7 +152,7 @@ export class WorkQueue {
         'queue.attempts',
         'queue.lane_rank',
       ])
-      .where('queue.message_id', 'in', ids)
+      .where(inList(trx, 'queue.message_id', ids))
       .where('queue.claimed_by', '=', owner)
       .orderBy('queue.lane_rank')
       .orderBy('queue.message_id')
@@ -249,7 +250,7 @@ export class WorkQueue {
     for (let i = 0; i < done.length; i += 500) {
       await trx
         .deleteFrom('queue')
-        .where('message_id', 'in', done.slice(i, i + 500))
+        .where(inList(trx, 'message_id', done.slice(i, i + 500)))
         .execute();
     }
     return events;
@@ -270,7 +271,7 @@ export class WorkQueue {
           not_before: at,
           attempts: countAttempt ? eb('attempts', '+', 1) : eb.ref('attempts'),
         }))
-        .where('message_id', 'in', messageIds)
+        .where(inList(trx, 'message_id', messageIds))
         .where('claimed_by', '=', owner)
         .execute(),
     );
@@ -288,7 +289,7 @@ export class WorkQueue {
         trx
           .updateTable('queue')
           .set({ claimed_until: until })
-          .where('message_id', 'in', messageIds.slice(i, i + 500))
+          .where(inList(trx, 'message_id', messageIds.slice(i, i + 500)))
           .where('claimed_by', '=', owner)
           .execute(),
       );

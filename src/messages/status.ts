@@ -1,6 +1,6 @@
 import { newId } from '../shared/ids.js';
 import { RollupBatch } from '../stats/rollups.js';
-import { insertRows } from '../store/insert-rows.js';
+import { inList, insertRows } from '../store/insert-rows.js';
 import type { Lane, MessagePartTable, MessageStatus, WebhookEventTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 import type { DueEvent } from '../webhooks/outbox.js';
@@ -200,7 +200,7 @@ export async function loadMessageStates(trx: Trx, ids: string[]): Promise<Map<st
         'tenants.webhook_secret',
         'tenants.webhook_batch_size',
       ])
-      .where('messages.id', 'in', ids.slice(i, i + CHUNK))
+      .where(inList(trx, 'messages.id', ids.slice(i, i + CHUNK)))
       .execute();
     for (const row of rows) out.set(row.id, { ...row, changed: false });
   }
@@ -223,9 +223,11 @@ async function updateMessages(trx: Trx, changed: MessageState[], now: number): P
         .updateTable('messages')
         .set({ status, error_code, error_reason, connector, updated_at: now })
         .where(
-          'id',
-          'in',
-          group.slice(i, i + CHUNK).map((m) => m.id),
+          inList(
+            trx,
+            'id',
+            group.slice(i, i + CHUNK).map((m) => m.id),
+          ),
         )
         .execute();
     }

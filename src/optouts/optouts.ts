@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { inList } from '../store/insert-rows.js';
 import type { Database } from '../store/schema.js';
 
 type Db = Kysely<Database>;
@@ -19,7 +20,7 @@ export async function optedOutAmong(
       .selectFrom('optouts')
       .select('phone')
       .where('tenant_id', '=', tenantId)
-      .where('phone', 'in', unique.slice(i, i + 500))
+      .where(inList(db, 'phone', unique.slice(i, i + 500)))
       .execute();
     for (const r of rows) out.add(r.phone);
   }

@@ -2,6 +2,7 @@ import type { Recordable } from '../dispatch/status-recorder.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../shared/logger.js';
 import type { DeliveryReceipt } from '../smpp/receipt.js';
+import { inList } from '../store/insert-rows.js';
 import type { Db } from '../store/store.js';
 import { type ReceiptIdFormat, receiptKeys } from './carrier-keys.js';
 import { partStatusOf } from './receipt-updates.js';
@@ -132,7 +133,7 @@ export class ReceiptMatcher {
       .selectFrom('message_parts')
       .select(['message_id', 'part_no'])
       .where('connector', '=', connector)
-      .where('carrier_key', 'in', keys)
+      .where(inList(this.db, 'carrier_key', keys))
       .executeTakeFirst();
     return row ? { messageId: row.message_id, partNo: row.part_no } : undefined;
   }

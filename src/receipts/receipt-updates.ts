@@ -9,6 +9,7 @@ import {
   type WebhookHandover,
 } from '../messages/status.js';
 import type { ReceiptState } from '../smpp/receipt.js';
+import { inList } from '../store/insert-rows.js';
 import type { MessageStatus } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 
@@ -116,7 +117,7 @@ async function partsOf(
     const rows = await trx
       .selectFrom('message_parts')
       .select(['message_id', 'part_no', 'status', 'error_code'])
-      .where('message_id', 'in', longer.slice(i, i + 500))
+      .where(inList(trx, 'message_id', longer.slice(i, i + 500)))
       .execute();
     for (const p of rows) out.set(p.message_id, [...(out.get(p.message_id) ?? []), p]);
   }

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { insertRows } from '../store/insert-rows.js';
+import { inList, insertRows } from '../store/insert-rows.js';
 import type { Store } from '../store/store.js';
 
 export interface DueEvent {
@@ -72,7 +72,7 @@ export class WebhookOutbox {
         'tenants.webhook_secret',
         'tenants.webhook_batch_size',
       ])
-      .where('webhook_events.id', 'in', ids)
+      .where(inList(this.store.db, 'webhook_events.id', ids))
       .orderBy('webhook_events.id')
       .execute();
   }
@@ -84,7 +84,7 @@ export class WebhookOutbox {
         trx
           .updateTable('webhook_events')
           .set({ next_attempt_at: now })
-          .where('id', 'in', ids.slice(i, i + 500))
+          .where(inList(trx, 'id', ids.slice(i, i + 500)))
           .where('status', '=', 'pending')
           .execute(),
       );
@@ -131,9 +131,11 @@ export class WebhookOutbox {
               delivered_at: r.outcome.status === 'delivered' ? r.attemptedAt : null,
             }))
             .where(
-              'id',
-              'in',
-              group.slice(i, i + 500).map((g) => g.eventId),
+              inList(
+                trx,
+                'id',
+                group.slice(i, i + 500).map((g) => g.eventId),
+              ),
             )
             .execute();
         }
