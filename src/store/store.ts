@@ -6,6 +6,7 @@ import { Kysely, Migrator, PostgresDialect, type RawBuilder, SqliteDialect, sql 
 import pg from 'pg';
 import { databaseTarget } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { Checkpointer } from './checkpointer.js';
 import { type DialectName, LATEST_MIGRATION, migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 
@@ -74,6 +75,9 @@ export function openStore(config: Config): Store {
 }
 
 const SQLITE_PAGE_SIZE = 32_768;
+const CHECKPOINT_INTERVAL_MS = 1000;
+/** 128 MiB of 32 KiB pages: four times SQLite's default of 1000 pages (32 MiB with these pages). */
+const FALLBACK_AUTOCHECKPOINT_PAGES = 4000;
 
 function openSqlite(path: string, config: Config): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -95,6 +99,9 @@ function openSqlite(path: string, config: Config): Store {
   // insert then reads B-tree pages back through the kernel (profiled: most of an import's time).
   sqlite.pragma(`cache_size = -${config.sqlite.cache_mib * 1024}`);
   sqlite.pragma('foreign_keys = ON');
+  // The checkpoints run on a thread of their own (checkpointer.ts); this is the safety net.
+  const checkpointer = path === ':memory:' ? null : new Checkpointer(path, CHECKPOINT_INTERVAL_MS);
+  if (checkpointer) sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   // Kysely's SQLite transactions start DEFERRED; a reader that later writes can then fail with
   // SQLITE_BUSY when another process (the CLI) holds the write lock. IMMEDIATE waits busy_timeout.
@@ -147,6 +154,7 @@ function openSqlite(path: string, config: Config): Store {
       await sql`select 1`.execute(db);
     },
     async close() {
+      await checkpointer?.stop();
       await db.destroy();
       await walSync?.close();
     },
