@@ -156,6 +156,18 @@ describe.each(databaseKinds)('status changes to signed webhooks on $name', (kind
       })
     ).json();
     expect(detail.attempt_log.map((a: { status_code: number }) => a.status_code)).toEqual([500, 503, 200]);
+    const delivering = detail.attempt_log[2];
+    expect(delivering.attempted_at).toBe(detail.delivered_at);
+    expect(delivering.error).toBeNull();
+    expect(Number.isInteger(delivering.duration_ms) && delivering.duration_ms >= 0).toBe(true);
+    // Only the failed attempts have rows; the delivering one is kept on the event.
+    const rows = await t.app.store.db
+      .selectFrom('webhook_attempts')
+      .select('status_code')
+      .where('event_id', '=', list.data[0].id)
+      .orderBy('id')
+      .execute();
+    expect(rows.map((r) => r.status_code)).toEqual([500, 503]);
     expect(detail.payload.data.id).toBe(id);
     // Another tenant cannot see this event.
     const other = await t.tenant('Other');
@@ -204,6 +216,43 @@ describe.each(databaseKinds)('status changes to signed webhooks on $name', (kind
       .where('event_id', '=', deadEvent.id)
       .executeTakeFirstOrThrow();
     expect(Number(lastAttempt.last) - deadEvent.created_at).toBeGreaterThanOrEqual(24 * 3600_000);
+  });
+
+  it('lists the delivering attempt once for an event delivered before migration 010 (it has a row)', async () => {
+    const tenant = await t.tenant('Upgraded', hookUrl);
+    const eventId = 'evt_01JBEFORE010AAAAAAAAAAAAAA';
+    const at = clock.now();
+    await t.app.store.write(async (trx) => {
+      await trx
+        .insertInto('webhook_events')
+        .values({
+          id: eventId,
+          tenant_id: tenant.id,
+          message_id: null,
+          type: 'message.status',
+          url: hookUrl,
+          payload: '{}',
+          status: 'delivered',
+          attempts: 1,
+          next_attempt_at: at,
+          last_error: null,
+          created_at: at,
+          delivered_at: at,
+          delivered_status_code: null,
+          delivered_duration_ms: null,
+        })
+        .execute();
+      await trx
+        .insertInto('webhook_attempts')
+        .values({ event_id: eventId, attempted_at: at, duration_ms: 12, status_code: 200, error: null })
+        .execute();
+    });
+    const detail = (
+      await t.app.http.inject({ url: `/v1/webhook-events/${eventId}`, headers: bearer(tenant.apiKey) })
+    ).json();
+    expect(detail.attempt_log).toEqual([
+      { attempted_at: new Date(at).toISOString(), duration_ms: 12, status_code: 200, error: null },
+    ]);
   });
 
   it('applies several changes of one message in one batch in order, with one event each', async () => {

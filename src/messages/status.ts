@@ -278,5 +278,7 @@ function webhookEvent(m: MessageState, url: string, now: number, nowIso: string)
     last_error: null,
     created_at: now,
     delivered_at: null,
+    delivered_status_code: null,
+    delivered_duration_ms: null,
   };
 }

@@ -42,6 +42,8 @@ export async function writeTenantEvents(
       last_error: null,
       created_at: now,
       delivered_at: null,
+      delivered_status_code: null,
+      delivered_duration_ms: null,
     };
   });
   await trx.insertInto('webhook_events').values(rows).execute();

@@ -151,6 +151,12 @@ export interface WebhookEventTable {
   last_error: string | null;
   created_at: number;
   delivered_at: number | null;
+  /**
+   * The attempt that delivered the event: its HTTP status and duration (its time is delivered_at).
+   * Only the attempts that failed have a row in webhook_attempts; the API's attempt log adds this one.
+   */
+  delivered_status_code: number | null;
+  delivered_duration_ms: number | null;
 }
 
 export interface WebhookAttemptTable {

@@ -57,6 +57,8 @@ export async function writeVerificationEvents(
       last_error: null,
       created_at: now,
       delivered_at: null,
+      delivered_status_code: null,
+      delivered_duration_ms: null,
     });
   }
   for (let i = 0; i < events.length; i += 500) {

@@ -91,15 +91,20 @@ export class WebhookOutbox {
     }
   }
 
-  /** Records a batch of attempts and their outcomes in one transaction. */
+  /**
+   * Records a batch of attempts and their outcomes in one transaction. A failed attempt gets a row in
+   * webhook_attempts; the one that delivers is written on the event (delivered_status_code,
+   * delivered_duration_ms), with no row of its own.
+   */
   async recordAttempts(records: AttemptRecord[]): Promise<void> {
     if (records.length === 0) return;
+    const failed = records.filter((r) => r.outcome.status !== 'delivered');
     await this.store.write(async (trx) => {
-      for (let i = 0; i < records.length; i += 500) {
+      for (let i = 0; i < failed.length; i += 500) {
         await insertRows(
           trx,
           'webhook_attempts',
-          records.slice(i, i + 500).map((r) => ({
+          failed.slice(i, i + 500).map((r) => ({
             event_id: r.eventId,
             attempted_at: r.attemptedAt,
             duration_ms: Math.round(r.durationMs),
@@ -111,13 +116,21 @@ export class WebhookOutbox {
       // One UPDATE per distinct outcome: a batch delivery gives hundreds of events the same one.
       const groups = new Map<string, AttemptRecord[]>();
       for (const r of records) {
-        const key = JSON.stringify([r.outcome, r.attemptedAt, r.error, r.statusCode]);
+        const delivered = r.outcome.status === 'delivered';
+        const key = JSON.stringify([
+          r.outcome,
+          r.attemptedAt,
+          r.error,
+          r.statusCode,
+          delivered ? Math.round(r.durationMs) : null,
+        ]);
         const group = groups.get(key);
         if (group) group.push(r);
         else groups.set(key, [r]);
       }
       for (const group of groups.values()) {
         const r = group[0]!;
+        const delivered = r.outcome.status === 'delivered';
         for (let i = 0; i < group.length; i += 500) {
           await trx
             .updateTable('webhook_events')
@@ -128,7 +141,9 @@ export class WebhookOutbox {
               last_error:
                 r.error ??
                 (r.statusCode !== null && r.outcome.status !== 'delivered' ? `HTTP ${r.statusCode}` : null),
-              delivered_at: r.outcome.status === 'delivered' ? r.attemptedAt : null,
+              delivered_at: delivered ? r.attemptedAt : null,
+              delivered_status_code: delivered ? r.statusCode : null,
+              delivered_duration_ms: delivered ? Math.round(r.durationMs) : null,
             }))
             .where(
               inList(

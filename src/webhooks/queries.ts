@@ -58,9 +58,15 @@ export async function getWebhookEvent(db: Db, tenantId: string, id: string) {
     .where('event_id', '=', id)
     .orderBy('id')
     .execute();
-  return {
-    ...summary(event),
-    payload: JSON.parse(event.payload) as unknown,
-    attempt_log: attempts.map((a) => ({ ...a, attempted_at: new Date(a.attempted_at).toISOString() })),
-  };
+  const log = attempts.map((a) => ({ ...a, attempted_at: new Date(a.attempted_at).toISOString() }));
+  // The delivering attempt lives on the event (events delivered before migration 010 have a row).
+  if (event.delivered_at !== null && event.delivered_status_code !== null) {
+    log.push({
+      attempted_at: new Date(event.delivered_at).toISOString(),
+      duration_ms: event.delivered_duration_ms ?? 0,
+      status_code: event.delivered_status_code,
+      error: null,
+    });
+  }
+  return { ...summary(event), payload: JSON.parse(event.payload) as unknown, attempt_log: log };
 }

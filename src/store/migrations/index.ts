@@ -8,6 +8,7 @@ import * as m006 from './006_partitioned_history.js';
 import * as m007 from './007_import_options.js';
 import * as m008 from './008_inbound_parts.js';
 import * as m009 from './009_queue_fillfactor.js';
+import * as m010 from './010_webhook_delivery.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '007_import_options': m007,
   '008_inbound_parts': m008,
   '009_queue_fillfactor': m009,
+  '010_webhook_delivery': m010,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
