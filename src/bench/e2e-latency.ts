@@ -1,8 +1,9 @@
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { clockOffset, httpJson, wallNow } from './e2e-child.js';
 import { CpuMeter, type CpuUsage } from './e2e-cpu.js';
 import { type ScenarioOptions, simStats, startScenarioStack, waitBound } from './e2e-stack.js';
 import { checkBatch, runLoad } from './load.js';
+import { postJson as post } from './server.js';
 import { quantile } from './stats.js';
 
 /**
@@ -166,28 +167,4 @@ export async function runLatency(
     agent.destroy();
     await stack.teardown();
   }
-}
-
-function post(agent: Agent, url: string, apiKey: string, body: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          authorization: `Bearer ${apiKey}`,
-          'content-type': 'application/json',
-          'content-length': body.length,
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { get } from 'node:http';
+import { type Agent, get, request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -143,4 +143,29 @@ export async function createTenant(env: NodeJS.ProcessEnv, name: string): Promis
   const created = JSON.parse(stdout) as { api_key?: unknown };
   if (typeof created.api_key !== 'string') throw new Error(`tenant create printed no api_key: ${stdout}`);
   return { apiKey: created.api_key };
+}
+
+/** POSTs a JSON body with the tenant's API key; resolves with the HTTP status. */
+export function postJson(agent: Agent, url: string, apiKey: string, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          'content-length': body.length,
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
