@@ -10,6 +10,7 @@ import {
   RETRY_MAX_DELAY_MS,
   shouldGiveUp,
 } from '../src/webhooks/backoff.js';
+import { DeliveryPool } from '../src/webhooks/delivery-pool.js';
 import { deliverWebhook } from '../src/webhooks/http-delivery.js';
 import { SIGNATURE_HEADER, signPayload, verifySignature } from '../src/webhooks/signature.js';
 import {
@@ -554,5 +555,60 @@ describe('retry back-off', () => {
     expect(shouldGiveUp(created, created + DEFAULT_RETRY_FOR_MS, DEFAULT_RETRY_FOR_MS)).toBe(false);
     expect(shouldGiveUp(created, created + DEFAULT_RETRY_FOR_MS + 1, DEFAULT_RETRY_FOR_MS)).toBe(true);
     expect(DEFAULT_RETRY_FOR_MS).toBe(24 * 60 * 60 * 1000);
+  });
+});
+
+describe('webhook requests on their own thread (DeliveryPool)', () => {
+  let server: http.Server;
+  let base: string;
+  const hung: http.ServerResponse[] = [];
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      req.resume();
+      if (req.url === '/hang') hung.push(res);
+      else req.on('end', () => res.writeHead(204).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const res of hung) res.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const request = (path: string) => ({
+    url: `${base}${path}`,
+    body: BODY,
+    headers: { [SIGNATURE_HEADER]: signPayload(SECRET, BODY, T) },
+    timeoutMs: 5000,
+    allowPrivateTargets: true,
+  });
+
+  it('answers with the thread’s results, including the guard’s refusals', async () => {
+    const pool = new DeliveryPool();
+    try {
+      const ok = await pool.deliver(request('/ok'));
+      expect(ok).toMatchObject({ ok: true, statusCode: 204, error: null });
+      const refused = await pool.deliver({ ...request('/ok'), allowPrivateTargets: false });
+      expect(refused).toMatchObject({ ok: false, statusCode: null, retryable: false });
+      expect(refused.error).toMatch(/not a public address/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('fails the requests in flight as retryable when its thread dies, and starts another', async () => {
+    const pool = new DeliveryPool();
+    try {
+      const inFlight = pool.deliver(request('/hang'));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The thread is private: reach it the way a crash would, from outside.
+      await (pool as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      const failed = await inFlight;
+      expect(failed).toMatchObject({ ok: false, statusCode: null, retryable: true });
+      expect(failed.error).toMatch(/thread exited/);
+      expect(await pool.deliver(request('/ok'))).toMatchObject({ ok: true, statusCode: 204 });
+    } finally {
+      await pool.close();
+    }
   });
 });

@@ -4,7 +4,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { nextRetryDelayMs, shouldGiveUp } from './backoff.js';
-import { deliverWebhook } from './http-delivery.js';
+import { DeliveryPool } from './delivery-pool.js';
 import { type AttemptRecord, type DueEvent, WebhookOutbox, type WebhookTaker } from './outbox.js';
 import { SIGNATURE_HEADER, signPayload } from './signature.js';
 
@@ -32,6 +32,7 @@ export class WebhookSender implements WebhookTaker {
   private flushTimer: NodeJS.Timeout | null = null;
   private unrecorded: AttemptRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
+  private readonly http = new DeliveryPool();
 
   constructor(
     store: Store,
@@ -65,6 +66,7 @@ export class WebhookSender implements WebhookTaker {
     this.open.clear();
     this.waitingEvents = 0;
     await this.releaseLeases(left);
+    await this.http.close();
   }
 
   /** New events were committed. The sender waits 10 ms first, so one claim gathers a burst of them. */
@@ -236,7 +238,7 @@ export class WebhookSender implements WebhookTaker {
     const headers: Record<string, string> = { [SIGNATURE_HEADER]: signature };
     if (batched) headers['Relais-Batch-Size'] = String(events.length);
     else headers['Relais-Event-Id'] = first.id;
-    const result = await deliverWebhook({
+    const result = await this.http.deliver({
       url: first.url,
       body,
       headers,
