@@ -17,41 +17,56 @@ import { Worker } from 'node:worker_threads';
  * TypeScript sources are not compiled (tests), and needs nothing but better-sqlite3.
  */
 export class Checkpointer {
-  private readonly worker: Worker;
+  private worker: Worker | null = null;
+  private readonly starting: NodeJS.Timeout;
 
   constructor(path: string, intervalMs: number) {
+    // The thread starts with the first checkpoint: a CLI command done within a second never pays for
+    // it (a thread loading the SQLite driver).
+    this.starting = setTimeout(() => this.start(path, intervalMs), intervalMs);
+    this.starting.unref();
+  }
+
+  /** Stops the thread and closes its connection (before the main one closes, so the log is removed). */
+  async stop(): Promise<void> {
+    clearTimeout(this.starting);
+    const worker = this.worker;
+    this.worker = null;
+    if (!worker) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    // Unreferenced, the thread would not keep the process alive for its own stop.
+    worker.ref();
+    worker.postMessage('stop');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    await worker.terminate();
+  }
+
+  private start(path: string, intervalMs: number): void {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     const code = `
       const { workerData, parentPort } = require('node:worker_threads');
       const Database = require(workerData.driver);
       const db = new Database(workerData.path, { fileMustExist: true });
       db.pragma('busy_timeout = 0');
-      const timer = setInterval(() => {
+      const checkpoint = () => {
         try {
           db.pragma('wal_checkpoint(PASSIVE)');
         } catch (err) {
           // SQLITE_BUSY: the main connection's own checkpoint is running; the next tick catches up.
           if (err && err.code !== 'SQLITE_BUSY' && err.code !== 'SQLITE_LOCKED') throw err;
         }
-      }, workerData.intervalMs);
+      };
+      checkpoint();
+      const timer = setInterval(checkpoint, workerData.intervalMs);
       parentPort.on('message', () => {
         clearInterval(timer);
         db.close();
         parentPort.close();
       });`;
-    this.worker = new Worker(code, { eval: true, workerData: { driver, path, intervalMs } });
-    this.worker.unref();
+    const worker = new Worker(code, { eval: true, workerData: { driver, path, intervalMs } });
+    worker.unref();
     // A failing checkpointer leaves the main connection's own checkpoints in charge: not fatal.
-    this.worker.on('error', () => {});
-  }
-
-  /** Stops the thread and closes its connection (before the main one closes, so the log is removed). */
-  async stop(): Promise<void> {
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    // Unreferenced, the thread would not keep the process alive for its own stop.
-    this.worker.ref();
-    this.worker.postMessage('stop');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-    await this.worker.terminate();
+    worker.on('error', () => {});
+    this.worker = worker;
   }
 }
