@@ -2,7 +2,6 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync } fr
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import type { Config } from '../config/schema.js';
@@ -11,6 +10,7 @@ import { decodeCursor } from '../shared/cursor.js';
 import { RelaisError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
+import { workerScript } from '../shared/worker-script.js';
 import type { ImportTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { ChunkSource } from './csv-chunks.js';
@@ -344,7 +344,7 @@ export class ImportService {
       chunkRows: this.config.imports.chunk_rows,
       columnGroups: this.store.dialect === 'postgres',
     };
-    const worker = new Worker(workerUrl(), { workerData: source });
+    const worker = new Worker(workerScript(import.meta.url, 'import-worker.js'), { workerData: source });
     const messages = workerMessages(worker);
     try {
       for (;;) {
@@ -404,13 +404,6 @@ async function readHead(path: string): Promise<Buffer> {
     size += (chunk as Buffer).length;
   }
   return Buffer.concat(parts, size);
-}
-
-/** The worker's compiled file; under vitest (TypeScript sources) the build's copy in dist/. */
-function workerUrl(): URL {
-  const beside = new URL('./import-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(beside))) return beside;
-  return new URL('../../dist/audiences/import-worker.js', import.meta.url);
 }
 
 /** The worker's messages as a pull queue; its death or exit becomes an `error` message. */

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerScript } from '../shared/worker-script.js';
 import type { ThreadRequest, ThreadResult } from './delivery-thread.js';
 import type { DeliveryRequest, DeliveryResult } from './http-delivery.js';
 
@@ -41,7 +40,7 @@ export class DeliveryPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(threadUrl());
+    const worker = new Worker(workerScript(import.meta.url, 'delivery-thread.js'));
     // Only requests in flight keep the process alive.
     worker.unref();
     worker.on('message', ({ id, result }: ThreadResult) => {
@@ -68,11 +67,4 @@ export class DeliveryPool {
     }
     this.pending.clear();
   }
-}
-
-/** The thread's compiled file; under vitest (TypeScript sources) the build's copy in dist/. */
-function threadUrl(): URL {
-  const beside = new URL('./delivery-thread.js', import.meta.url);
-  if (existsSync(fileURLToPath(beside))) return beside;
-  return new URL('../../dist/webhooks/delivery-thread.js', import.meta.url);
 }
