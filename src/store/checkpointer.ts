@@ -8,10 +8,12 @@ import { Worker } from 'node:worker_threads';
  * `wal_autocheckpoint` pages copies every page in it back into the database file and syncs that file,
  * on the main thread, while nothing else runs (the carrier path's commits held about 1.4 s of
  * checkpoint work in a 27 s run). Here a worker runs `wal_checkpoint(PASSIVE)` every `intervalMs`:
- * PASSIVE takes no lock a writer or a reader waits for; it copies the frames no reader still needs,
- * and SQLite restarts the log from its beginning once all of it has been copied. The main connection
- * keeps a higher `wal_autocheckpoint` as a safety net (a stopped or lagging worker cannot let the log
- * grow without bound).
+ * PASSIVE takes no lock a writer or a reader waits for; it copies the frames no reader still needs.
+ * Under steady writes it rarely sees the log whole (commits land while it copies), so the log is
+ * restarted by the writing connection's own checkpoint, at a threshold raised to 4,000 pages
+ * (store.ts), which then finds most of it copied already. That threshold also bounds the log if this
+ * thread stops or lags. (With SQLite's 1,000 pages the thread gained nothing measurable; see
+ * docs/architecture.md.)
  *
  * The worker is plain JavaScript given as text, like the backup worker: it must load where the
  * TypeScript sources are not compiled (tests), and needs nothing but better-sqlite3.

@@ -99,7 +99,8 @@ function openSqlite(path: string, config: Config): Store {
   // insert then reads B-tree pages back through the kernel (profiled: most of an import's time).
   sqlite.pragma(`cache_size = -${config.sqlite.cache_mib * 1024}`);
   sqlite.pragma('foreign_keys = ON');
-  // The checkpoints run on a thread of their own (checkpointer.ts); this is the safety net.
+  // Checkpoints copy ahead on a thread of their own (checkpointer.ts); this connection's checkpoint,
+  // later than SQLite's default, restarts the log and bounds it.
   const checkpointer = path === ':memory:' ? null : new Checkpointer(path, CHECKPOINT_INTERVAL_MS);
   if (checkpointer) sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });

@@ -138,9 +138,7 @@ export class WebhookOutbox {
               attempts: eb('attempts', '+', 1),
               status: r.outcome.status,
               next_attempt_at: r.outcome.status === 'pending' ? r.outcome.nextAttemptAt : r.attemptedAt,
-              last_error:
-                r.error ??
-                (r.statusCode !== null && r.outcome.status !== 'delivered' ? `HTTP ${r.statusCode}` : null),
+              last_error: r.error ?? (r.statusCode !== null && !delivered ? `HTTP ${r.statusCode}` : null),
               delivered_at: delivered ? r.attemptedAt : null,
               delivered_status_code: delivered ? r.statusCode : null,
               delivered_duration_ms: delivered ? Math.round(r.durationMs) : null,
