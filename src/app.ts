@@ -120,6 +120,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     capacityTps: () => [...carriers.connectors.values()].reduce((sum, c) => sum + c.config.tps, 0),
     onQueued: () => carriers.dispatcher.notify(false),
     onWebhookEvents: () => webhooks.notify(),
+    recallHeld: (campaignId, outcome) => carriers.dispatcher.recall(campaignId, outcome),
   });
   const campaigns = new CampaignService(store, clock, campaignRunner);
   const backupDir = backupDirOf(config);

@@ -65,6 +65,20 @@ describe('FairQueue', () => {
     }
     for (const ids of byFlow.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
   });
+
+  it('removes the items picked (a cancelled campaign), keeping the order and counts of the rest', () => {
+    const q = new FairQueue<Item>(1);
+    for (let i = 0; i < 6; i++) q.push(item('bulk', 'a', `a${i}`));
+    for (let i = 0; i < 3; i++) q.push(item('bulk', 'gone', `g${i}`));
+    q.push(item('otp', 'b', 'o1'));
+    expect(q.pop()?.id).toBe('o1');
+    expect(q.pop()?.id).toBe('a0'); // a flow partly served: removal works from its head
+    expect(q.removeWhere((x) => x.flow === 'gone' || x.id === 'a3')).toBe(4);
+    expect(q.size).toBe(4);
+    expect(q.sizeOf('bulk')).toBe(4);
+    expect(q.drain().map((x) => x.id)).toEqual(['a1', 'a2', 'a4', 'a5']);
+    expect(q.removeWhere(() => true)).toBe(0);
+  });
 });
 
 describe('TokenBucket and AdaptiveRate', () => {

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { applyStatusChanges } from '../messages/status.js';
+import { applyStatusChanges, type StatusChange } from '../messages/status.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
@@ -16,7 +16,19 @@ export interface CampaignRunnerDeps {
   onQueued: () => void;
   /** Status changes created webhook events: wake the webhook sender. */
   onWebhookEvents: () => void;
+  /**
+   * A cancel: ends, with `outcome`, the campaign's messages this process's dispatcher holds in memory
+   * and has not started sending; resolves with how many once that is committed.
+   */
+  recallHeld: (campaignId: string, outcome: Omit<StatusChange, 'messageId'>) => Promise<number>;
 }
+
+/** What a cancel makes of the campaign's messages not sent yet. */
+const CANCELLED: Omit<StatusChange, 'messageId'> = {
+  status: 'failed',
+  errorCode: 'campaign_cancelled',
+  errorReason: 'the campaign was cancelled before this message was sent',
+};
 
 /**
  * Turns running campaigns into messages lazily. Each tick, for each running campaign, it counts the
@@ -189,14 +201,15 @@ export class CampaignRunner {
   }
 
   /**
-   * After a cancel: the campaign's queued messages that no dispatcher holds leave the queue as
-   * `failed` / campaign_cancelled, through the common status path (history, rollups, webhooks). The
-   * DELETE … RETURNING takes them atomically, so a claim cannot take one at the same moment; those a
-   * dispatcher already holds in memory (at most its buffer) are still sent.
+   * After a cancel: the campaign's messages not yet sent end `failed` / campaign_cancelled, through the
+   * common status path (history, rollups, webhooks). First those this process's dispatcher holds in
+   * memory and has not started (recalled), then those in the queue that no dispatcher holds: the
+   * DELETE … RETURNING takes them atomically, so a claim cannot take one at the same moment. Only
+   * messages already at a connector, and on PostgreSQL those other nodes hold, are still sent.
    */
   async failQueued(campaignId: string): Promise<number> {
     const now = this.deps.clock.now();
-    let total = 0;
+    let total = await this.deps.recallHeld(campaignId, CANCELLED);
     for (;;) {
       const { selected, deleted, events } = await this.deps.store.write(async (trx) => {
         const ids = await trx
@@ -219,12 +232,7 @@ export class CampaignRunner {
           .execute();
         const events = await applyStatusChanges(
           trx,
-          deleted.map((d) => ({
-            messageId: d.message_id,
-            status: 'failed' as const,
-            errorCode: 'campaign_cancelled',
-            errorReason: 'the campaign was cancelled before this message was sent',
-          })),
+          deleted.map((d) => ({ ...CANCELLED, messageId: d.message_id })),
           now,
         );
         return { selected: ids.length, deleted: deleted.length, events };

@@ -42,6 +42,8 @@ interface Job {
   carrierIds: (string | null)[];
   remaining: number;
   done: boolean;
+  /** A part went to the connector: the message can no longer be recalled. */
+  started: boolean;
   /** Settles when the job's outcome is committed (receipts of its parts wait for it). */
   recorded: Promise<void>;
   markRecorded: () => void;
@@ -144,6 +146,23 @@ export class Dispatcher implements UrgentTaker {
     if (connector) this.pump(connector);
     this.fillRequested = true;
     this.wakeFill?.();
+  }
+
+  /**
+   * A campaign was cancelled: its messages held here with no part sent yet end with `outcome` now,
+   * through the recorder like any outcome, rather than go out in the next second of the buffer.
+   * Those with a part already at the connector go on (the carrier may have it). Resolves, with how
+   * many, once their outcome is committed.
+   */
+  async recall(campaignId: string, outcome: Omit<StatusChange, 'messageId'>): Promise<number> {
+    const recorded: Promise<unknown>[] = [];
+    for (const job of this.held.values()) {
+      if (job.done || job.started || job.message.campaign_id !== campaignId) continue;
+      recorded.push(this.finish(job, { ...outcome, messageId: job.message.id }));
+    }
+    if (recorded.length > 0) for (const q of this.queues.values()) q.removeWhere((item) => item.job.done);
+    await Promise.all(recorded);
+    return recorded.length;
   }
 
   /** Parts waiting in memory per connector (for metrics). */
@@ -319,6 +338,7 @@ export class Dispatcher implements UrgentTaker {
       carrierIds: parts.map(() => null),
       remaining: parts.length,
       done: false,
+      started: false,
       recorded,
       markRecorded,
     };
@@ -359,6 +379,7 @@ export class Dispatcher implements UrgentTaker {
         });
         continue;
       }
+      item.job.started = true;
       this.inFlight++;
       void connector.submit(item.job.parts[item.index]!, item.job.message.lane !== 'bulk').then((result) => {
         this.inFlight--;
@@ -440,7 +461,7 @@ export class Dispatcher implements UrgentTaker {
   }
 
   /** Records a job's outcome; the lease is dropped only once the outcome is committed. */
-  private finish(job: Job, change: StatusChange): void {
+  private finish(job: Job, change: StatusChange): Promise<unknown> {
     job.done = true;
     this.options.metrics?.outcomes.inc({ status: change.status, connector: job.connector.name });
     const accepted = job.carrierIds.filter((c) => c !== null).length;
@@ -460,5 +481,6 @@ export class Dispatcher implements UrgentTaker {
         this.recording.delete(recording);
       });
     this.recording.add(recording);
+    return recording;
   }
 }

@@ -62,6 +62,14 @@ export class FairQueue<T extends Schedulable> {
     return undefined;
   }
 
+  /** Drops every item `unwanted` picks (a cancelled campaign's parts), keeping the others' order. */
+  removeWhere(unwanted: (item: T) => boolean): number {
+    let removed = 0;
+    for (const lane of this.lanes.values()) removed += lane.removeWhere(unwanted);
+    this.count -= removed;
+    return removed;
+  }
+
   /** Empties the queue (shutdown, lost connector), returning everything it held. */
   drain(): T[] {
     const out: T[] = [];
@@ -109,6 +117,24 @@ class LaneQueue<T extends Schedulable> {
       else flow.items.splice(at, 0, item);
     }
     this.size++;
+  }
+
+  removeWhere(unwanted: (item: T) => boolean): number {
+    let removed = 0;
+    for (const [name, flow] of this.flows) {
+      const kept = flow.items.slice(flow.head).filter((item) => !unwanted(item));
+      removed += flow.items.length - flow.head - kept.length;
+      if (kept.length > 0) {
+        flow.items = kept;
+        flow.head = 0;
+        continue;
+      }
+      // Emptied: the flow leaves the round, as when its last item is popped.
+      this.flows.delete(name);
+      this.active.splice(this.active.indexOf(name), 1);
+    }
+    this.size -= removed;
+    return removed;
   }
 
   pop(): T | undefined {

@@ -27,6 +27,8 @@ export interface ClaimedMessage {
   segments: number;
   expires_at: number;
   attempts: number;
+  /** The campaign that created it: a cancel recalls the campaign's messages not yet sent. */
+  campaign_id: string | null;
 }
 
 /** What a submit needs of a message row (a claim reads it; urgent intake hands it over). */
@@ -43,6 +45,7 @@ export type ClaimRow = Pick<
   | 'encoding'
   | 'segments'
   | 'expires_at'
+  | 'campaign_id'
 > & { attempts: number };
 
 export function claimedMessage(r: ClaimRow): ClaimedMessage {
@@ -59,6 +62,7 @@ export function claimedMessage(r: ClaimRow): ClaimedMessage {
     segments: r.segments,
     expires_at: r.expires_at,
     attempts: r.attempts,
+    campaign_id: r.campaign_id,
   };
 }
 
@@ -151,6 +155,7 @@ export class WorkQueue {
         'queue.expires_at',
         'queue.attempts',
         'queue.lane_rank',
+        'queue.campaign_id',
       ])
       .where(inList(trx, 'queue.message_id', ids))
       .where('queue.claimed_by', '=', owner)
