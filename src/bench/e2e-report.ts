@@ -135,7 +135,8 @@ export function throughputTable(runs: DatabaseE2e[]): string {
         DB[r.kind],
         webhookMode(r.spec.webhookBatch),
         n0(N),
-        `**${n0(r.rate)}**${cap ? ` (capped at ${cap.seconds.toFixed(0)} s)` : ''}`,
+        `**${n0(r.rate)}**${r.rates ? ` (median of ${r.rates.length} runs: ${n0(Math.min(...r.rates))}–${n0(Math.max(...r.rates))})` : ''}` +
+          `${cap ? ` (capped at ${cap.seconds.toFixed(0)} s)` : ''}`,
         n0(r.accepted / r.intakeSeconds),
         sec(r.submittedSeconds),
         r.deliveredSeconds === null && cap
@@ -238,6 +239,14 @@ export function renderE2eSection(report: E2eReport): string {
         'request: the last `submitted` and the last `delivered` are read from the database afterwards ' +
         '(`message_events.at`, `messages.updated_at`), the last webhook answer at the receiver.',
     );
+    const repeated = report.runs.flatMap((run) => run.throughput).find((r) => r.rates);
+    if (repeated?.rates) {
+      out.push('');
+      out.push(
+        `Each configuration ran ${repeated.rates.length} times (\`--runs ${repeated.rates.length}\`): the row is the median run ` +
+          "(its other columns are that run's), and the range of all runs is given beside it.",
+      );
+    }
     out.push('');
     out.push(throughputTable(report.runs));
     out.push('');

@@ -81,6 +81,8 @@ export interface StackOptions {
   extraYaml?: string;
   /** Relais's log level (default warn). */
   logLevel?: string;
+  /** The Relais entry point (default this checkout's dist/main.js; --baseline gives another's). */
+  main?: string;
 }
 
 export interface Stack {
@@ -159,10 +161,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     // The tenant first (it migrates the fresh database), so Relais starts with its webhook URL known.
     const hookUrl = `http://127.0.0.1:${hook.ready.port}/hook`;
+    const main = options.main ?? MAIN;
     const { stdout } = await execFileP(
       process.execPath,
       [
-        MAIN,
+        main,
         'tenant',
         'create',
         '--name',
@@ -179,7 +182,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       throw new Error(`tenant create printed no api_key / tenant_id: ${stdout}`);
     }
 
-    const relais = await startRelais(env, port, options.nodeArgs ?? []);
+    const relais = await startRelais(env, port, options.nodeArgs ?? [], main);
     undo.push(async () => {
       const code = await relais.stop('SIGTERM');
       if (code !== 0) process.stderr.write(`bench:e2e: relais exited with ${code} on SIGTERM\n`);
@@ -211,6 +214,8 @@ export interface ScenarioOptions {
   keep: boolean;
   log: (line: string) => void;
   onStack: (s: Stack) => void;
+  /** The Relais entry point, when not this checkout's. */
+  main?: string;
 }
 
 /** Starts a stack for a scenario's connector and webhook settings, profiled when asked, and waits for its binds. */
@@ -226,6 +231,7 @@ export async function startScenarioStack(
     receiptDelayMs: spec.receiptDelayMs,
     nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
     keep: options.keep,
+    ...(options.main ? { main: options.main } : {}),
   });
   options.onStack(stack);
   return stack;

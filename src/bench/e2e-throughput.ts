@@ -55,6 +55,8 @@ export interface ThroughputResult {
   simulator: { submitsAccepted: number; submitsThrottled: number; maxTpsObserved: number; receipts: number };
   profileDir: string | null;
   clockErrorMs: number;
+  /** With --runs N: the end-to-end rate of every run, in order; this result is the median one. */
+  rates?: number[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

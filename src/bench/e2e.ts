@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { postgresUnreachable } from './databases.js';
 import { destroyAgent } from './e2e-child.js';
 import { type LatencySpec, runLatency } from './e2e-latency.js';
+import { type Comparison, comparisonTable, medianRun } from './e2e-median.js';
 import { waitForOtherBenchmarks } from './e2e-others.js';
 import { bulkBatchBodies } from './e2e-payloads.js';
 import { formatInclusive, inclusiveProfile } from './e2e-profile.js';
@@ -23,7 +24,7 @@ import {
   writeE2eSection,
 } from './e2e-report.js';
 import { relaisConfigYaml, type Stack } from './e2e-stack.js';
-import { runThroughput, type ThroughputSpec } from './e2e-throughput.js';
+import { runThroughput, type ThroughputResult, type ThroughputSpec } from './e2e-throughput.js';
 import { machineInfo, waitForQuiet } from './proc.js';
 import { formatProfile, profilesIn, summariseProfile } from './profile.js';
 
@@ -44,6 +45,11 @@ const USAGE = `usage: npm run bench:e2e [-- options]
   --messages N       messages per throughput run (a multiple of 1,000; default 200,000)
   --budget SEC       stop a throughput run unfinished after this long and report the rate reached
                      (default 120; 60 with --quick)
+  --runs N           run each throughput measurement N times and report the median run, with the
+                     range (default 1); on a noisy machine single runs vary by ±15%
+  --baseline DIR     another checkout (built: DIR/dist/main.js) run as a baseline: each throughput
+                     run of this checkout is paired with one of DIR, interleaved, and the medians are
+                     compared at the end (docs left alone)
   --profile          run Relais under node --cpu-prof and print its hot spots (docs left alone)
   --no-docs          do not rewrite docs/benchmarks.md
   --keep             keep the benchmark databases and data dirs
@@ -79,6 +85,8 @@ async function main(): Promise<number> {
       only: { type: 'string', multiple: true },
       messages: { type: 'string' },
       budget: { type: 'string' },
+      runs: { type: 'string', default: '1' },
+      baseline: { type: 'string' },
       profile: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -105,6 +113,12 @@ async function main(): Promise<number> {
   }
   const budgetSeconds = values.budget ? Number(values.budget) : quick ? 60 : 120;
   if (!Number.isFinite(budgetSeconds) || budgetSeconds <= 0) return usage('--budget expects seconds');
+  const repeats = Number(values.runs);
+  if (!Number.isInteger(repeats) || repeats < 1) return usage('--runs expects a positive whole number');
+  const baselineMain = values.baseline ? resolve(values.baseline, 'dist', 'main.js') : null;
+  if (baselineMain && !existsSync(baselineMain)) {
+    return usage(`--baseline: ${baselineMain} does not exist (build that checkout first: npm run build)`);
+  }
   const quietWait = Number(values['quiet-wait']);
   if (!Number.isFinite(quietWait) || quietWait < 0) return usage('--quiet-wait expects seconds');
   let quietBudgetMs = (quick ? Math.min(quietWait, 10) : quietWait) * 1000;
@@ -153,6 +167,7 @@ async function main(): Promise<number> {
   const onStack = (s: Stack) => active.add(s);
 
   const runs: DatabaseE2e[] = [];
+  const comparisons: Comparison[] = [];
   let failed = false;
   for (const kind of ['sqlite', 'postgres'] as const) {
     if (!kinds.includes(kind)) continue;
@@ -171,32 +186,48 @@ async function main(): Promise<number> {
     const run: DatabaseE2e = { kind, throughput: [], latency: null, errors: [] };
     runs.push(run);
     for (const spec of throughputSpecs) {
-      await quiet();
-      log(
-        `${kind}: throughput, ${spec.messages.toLocaleString('en-US')} messages, webhooks ${webhookMode(spec.webhookBatch)}`,
-      );
-      const profileDir =
-        profileRoot && join(profileRoot, `${kind}-${spec.webhookBatch > 0 ? 'batched' : 'single'}`);
-      try {
-        const r = await runThroughput(kind, spec, bodies, { profileDir, keep: values.keep, log, onStack });
-        run.throughput.push(r);
-        run.where ??= r.where;
-        log(
-          `  ${kind} ${webhookMode(spec.webhookBatch)}: ${throughputVerdict(r).text.replaceAll('**', '')}; ` +
-            `intake ${Math.round(r.accepted / r.intakeSeconds).toLocaleString('en-US')} msg/s, ` +
-            `all submitted ${r.submittedSeconds?.toFixed(1) ?? '–'} s, all delivered ${r.deliveredSeconds?.toFixed(1) ?? '–'} s, ` +
-            `webhooks ${r.webhooksSeconds?.toFixed(1) ?? '–'} s; relais CPU ${r.cpu.relaisPct.toFixed(0)}%, ` +
-            `${r.cpu.relaisUsPerMsg.toFixed(0)} µs/msg, peak RSS ${(r.cpu.relaisPeakRssBytes / 2 ** 20).toFixed(0)} MiB; ` +
-            `simulator CPU ${r.cpu.simulatorPct.toFixed(0)}%; checks ${r.checks.map((c) => `${c.what}: ${c.ok ? 'ok' : 'FAILED'}`).join(', ')}`,
-        );
-        if (!r.checks.every((c) => c.ok)) failed = true;
-      } catch (err) {
-        failed = true;
-        run.errors.push(`throughput (${webhookMode(spec.webhookBatch)}): ${(err as Error).message}`);
-        process.stderr.write(
-          `bench:e2e: ${kind} throughput FAILED: ${(err as Error).stack ?? String(err)}\n`,
-        );
+      const mode = webhookMode(spec.webhookBatch);
+      const results = { mine: [] as ThroughputResult[], baseline: [] as ThroughputResult[] };
+      for (let i = 1; i <= repeats; i++) {
+        // Interleaved (baseline, then this checkout) so that a machine's drift hits both alike.
+        for (const side of baselineMain ? (['baseline', 'mine'] as const) : (['mine'] as const)) {
+          await quiet();
+          const which = `${repeats > 1 ? `, run ${i} of ${repeats}` : ''}${baselineMain ? `, ${side === 'mine' ? 'this checkout' : 'baseline'}` : ''}`;
+          log(
+            `${kind}: throughput, ${spec.messages.toLocaleString('en-US')} messages, webhooks ${mode}${which}`,
+          );
+          const profileDir =
+            side === 'mine' && profileRoot
+              ? join(
+                  profileRoot,
+                  `${kind}-${spec.webhookBatch > 0 ? 'batched' : 'single'}${repeats > 1 ? `-${i}` : ''}`,
+                )
+              : null;
+          try {
+            const r = await runThroughput(kind, spec, bodies, {
+              profileDir,
+              keep: values.keep,
+              log,
+              onStack,
+              ...(side === 'baseline' && baselineMain ? { main: baselineMain } : {}),
+            });
+            results[side].push(r);
+            run.where ??= r.where;
+            log(`  ${kind} ${mode}: ${runSummary(r)}`);
+            if (!r.checks.every((c) => c.ok)) failed = true;
+          } catch (err) {
+            failed = true;
+            run.errors.push(`throughput (${mode}${which}): ${(err as Error).message}`);
+            process.stderr.write(
+              `bench:e2e: ${kind} throughput FAILED: ${(err as Error).stack ?? String(err)}\n`,
+            );
+          }
+        }
       }
+      const mine = medianRun(results.mine);
+      if (mine) run.throughput.push(mine);
+      const baseline = medianRun(results.baseline);
+      if (baseline && mine) comparisons.push({ kind, mode, baseline, mine });
     }
     if (only.includes('latency')) {
       await quiet();
@@ -247,6 +278,10 @@ async function main(): Promise<number> {
   log(throughputTable(runs));
   log('');
   log(latencyTable(runs));
+  if (comparisons.length > 0) {
+    log('');
+    log(comparisonTable(comparisons));
+  }
   log(
     `\ntargets: ${TARGETS.sqlite} msg/s SQLite, ${TARGETS.postgres} msg/s PostgreSQL, urgent p99 < ${TARGETS.urgentP99Ms} ms`,
   );
@@ -276,13 +311,25 @@ async function main(): Promise<number> {
     process.stderr.write('bench:e2e: FAILED (see above); docs/benchmarks.md left unchanged\n');
     return 1;
   }
-  if (quick || values.profile || values['no-docs']) {
-    log('\n(docs/benchmarks.md left unchanged: only a full run without --profile rewrites it)');
+  if (quick || values.profile || values['no-docs'] || baselineMain) {
+    log('\n(docs/benchmarks.md left unchanged: only a full run without --profile or --baseline rewrites it)');
   } else {
     writeE2eSection(DOCS, section);
     log(`\nwrote ${DOCS}`);
   }
   return 0;
+}
+
+/** One run's line of the log. */
+function runSummary(r: ThroughputResult): string {
+  return (
+    `${throughputVerdict(r).text.replaceAll('**', '')}; ` +
+    `intake ${Math.round(r.accepted / r.intakeSeconds).toLocaleString('en-US')} msg/s, ` +
+    `all submitted ${r.submittedSeconds?.toFixed(1) ?? '–'} s, all delivered ${r.deliveredSeconds?.toFixed(1) ?? '–'} s, ` +
+    `webhooks ${r.webhooksSeconds?.toFixed(1) ?? '–'} s; relais CPU ${r.cpu.relaisPct.toFixed(0)}%, ` +
+    `${r.cpu.relaisUsPerMsg.toFixed(0)} µs/msg, peak RSS ${(r.cpu.relaisPeakRssBytes / 2 ** 20).toFixed(0)} MiB; ` +
+    `simulator CPU ${r.cpu.simulatorPct.toFixed(0)}%; checks ${r.checks.map((c) => `${c.what}: ${c.ok ? 'ok' : 'FAILED'}`).join(', ')}`
+  );
 }
 
 process.exitCode = await main();

@@ -68,8 +68,10 @@ export async function startRelais(
   env: NodeJS.ProcessEnv,
   port: number,
   nodeArgs: string[] = [],
+  /** The Relais entry point: this checkout's dist/main.js, or another checkout's (a baseline). */
+  main = MAIN,
 ): Promise<RelaisProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, MAIN, 'start'], {
+  const child = spawn(process.execPath, [...nodeArgs, main, 'start'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
