@@ -1,25 +1,13 @@
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../src/app.js';
 import { restoreDatabase } from '../src/backup/backup.js';
 import { parseConfig } from '../src/config/load.js';
-import { createLogger } from '../src/shared/logger.js';
 import { openStore } from '../src/store/store.js';
 import { bearer } from './helpers/app.js';
 import { databaseKinds, type TestDatabase } from './helpers/databases.js';
-
-/** A logger whose JSON lines land in `lines`. */
-function loggerInto(lines: Record<string, unknown>[]) {
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
-      done();
-    },
-  });
-  return createLogger('info', sink);
-}
+import { loggerInto } from './helpers/log-lines.js';
 
 const OWN = /^relais-scheduled-\d{8}-\d{6}-\d{3}\.(db|pgdump)$/;
 

@@ -1,5 +1,26 @@
 import { z } from 'zod';
 
+/** SMPP over TLS with settings of its own (`tls: true` is TLS with the system's CAs and nothing else). */
+const connectorTlsSchema = z
+  .object({
+    /** CA certificates (PEM) to trust instead of the system's: a carrier with a private CA or a self-signed certificate. */
+    ca_file: z.string().min(1).optional(),
+    /** Our client certificate and its key (PEM files), for a carrier that asks for one. */
+    cert_file: z.string().min(1).optional(),
+    key_file: z.string().min(1).optional(),
+    /** The name the carrier's certificate must carry (default: `host`). */
+    servername: z.string().min(1).optional(),
+    /** false accepts any certificate, so anyone on the path can read the traffic: for tests only. */
+    reject_unauthorized: z.boolean().default(true),
+  })
+  .strict()
+  .refine((t) => (t.cert_file === undefined) === (t.key_file === undefined), {
+    message: 'cert_file and key_file go together',
+    path: ['key_file'],
+  });
+
+export type ConnectorTls = z.infer<typeof connectorTlsSchema>;
+
 /** One SMPP carrier connection, as written under `connectors:` in the configuration file. */
 export const smppConnectorSchema = z
   .object({
@@ -7,7 +28,8 @@ export const smppConnectorSchema = z
     type: z.literal('smpp').default('smpp'),
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535),
-    tls: z.boolean().default(false),
+    /** SMPP over TLS: true (the system's CAs), or settings (see connectorTlsSchema). */
+    tls: z.union([z.boolean(), connectorTlsSchema]).default(false),
     system_id: z.string().min(1).max(15),
     password: z.string().max(8).default(''),
     system_type: z.string().max(12).default(''),

@@ -10,6 +10,7 @@ import type { SmppSession } from '../smpp/session.js';
 import { getMessagePayload } from '../smpp/tlv.js';
 import { destinationAddress, sourceAddress } from './addresses.js';
 import type { SmppConnectorConfig } from './config.js';
+import { connectorTls } from './connector-tls.js';
 
 /** One SMS part ready for submit_sm. */
 export interface PartToSubmit {
@@ -63,6 +64,7 @@ export class SmppConnector {
   private readonly loops: Promise<void>[] = [];
   private readonly recoveryTimer: NodeJS.Timeout;
   private wakeReconnect: (() => void)[] = [];
+  private readonly tls: ReturnType<typeof connectorTls>;
   throttleEvents = 0;
 
   constructor(
@@ -83,6 +85,13 @@ export class SmppConnector {
         ? Array.from({ length: config.binds }, () => 'transceiver' as const)
         : Array.from({ length: config.binds }, () => ['transmitter', 'receiver'] as const).flat();
     this.binds = modes.map((mode) => ({ mode, session: null }));
+    this.tls = connectorTls(config);
+    if (typeof config.tls === 'object' && !config.tls.reject_unauthorized) {
+      log.warn(
+        { connector: this.name },
+        'tls.reject_unauthorized is false: any certificate is accepted, so the link to the carrier is not authenticated',
+      );
+    }
   }
 
   start(): void {
@@ -204,7 +213,7 @@ export class SmppConnector {
         const session = await bindToSmsc({
           host: this.config.host,
           port: this.config.port,
-          tls: this.config.tls,
+          tls: this.tls,
           mode: bind.mode,
           systemId: this.config.system_id,
           password: this.config.password,

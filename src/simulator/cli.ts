@@ -20,6 +20,9 @@ options:
   --control-port N              HTTP control port (GET /stats, POST /options, POST /mo); off by default
   --control-host HOST           control listen address (default 127.0.0.1)
   --system-id ID                our system_id in bind responses (default relais-sim)
+  --tls-cert FILE               serve SMPP over TLS with this certificate (PEM)…
+  --tls-key FILE                …and its key (PEM)
+  --tls-client-ca FILE          with TLS, require client certificates issued by this CA (PEM)
   --receipt-delay-ms N          delay of delivery receipts (default 200)
   --reject-rate X               share of submits refused with ESME_RSUBMITFAIL, 0..1
   --undeliverable-rate X        share of receipts saying UNDELIV, 0..1
@@ -77,6 +80,7 @@ export async function runSimulatorCommand(args: string[], io: SimulatorCommandIo
         port,
         control_port: control?.port ?? null,
         system_id: parsed.options.system_id,
+        tls: parsed.options.tls_cert_file !== undefined,
       },
       'carrier simulator listening',
     );
@@ -115,6 +119,9 @@ export function parseCommand(args: string[]): ParsedCommand {
       'control-port': { type: 'string' },
       'control-host': { type: 'string' },
       'system-id': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
       'receipt-delay-ms': { type: 'string' },
       'reject-rate': { type: 'string' },
       'undeliverable-rate': { type: 'string' },
@@ -148,6 +155,9 @@ export function parseCommand(args: string[]): ParsedCommand {
   };
   if (values.host !== undefined) raw.host = values.host;
   if (values['system-id'] !== undefined) raw.system_id = values['system-id'];
+  if (values['tls-cert'] !== undefined) raw.tls_cert_file = values['tls-cert'];
+  if (values['tls-key'] !== undefined) raw.tls_key_file = values['tls-key'];
+  if (values['tls-client-ca'] !== undefined) raw.tls_client_ca_file = values['tls-client-ca'];
   flag('port', 'port', 'int');
   flag('receipt-delay-ms', 'receipt_delay_ms', 'int');
   flag('reject-rate', 'reject_rate', 'number');

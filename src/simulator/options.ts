@@ -26,6 +26,11 @@ export const simulatorOptionsSchema = z
     system_id: z.string().min(1).max(15).default('relais-sim'),
     /** When given, binds must match one of these; otherwise any system_id and password are accepted. */
     accounts: z.array(accountSchema).min(1).optional(),
+    /** SMPP over TLS: the server certificate and its key (PEM files), both or neither; read at start. */
+    tls_cert_file: z.string().min(1).optional(),
+    tls_key_file: z.string().min(1).optional(),
+    /** With TLS: require a client certificate issued by this CA (PEM file). */
+    tls_client_ca_file: z.string().min(1).optional(),
 
     /** Send delivery receipts when registered_delivery asks for them. */
     receipts: z.boolean().default(true),
@@ -81,6 +86,14 @@ export const simulatorOptionsSchema = z
   .refine((o) => o.undeliverable_rate + o.expired_rate <= 1, {
     message: 'undeliverable_rate + expired_rate must not exceed 1',
     path: ['expired_rate'],
+  })
+  .refine((o) => (o.tls_cert_file === undefined) === (o.tls_key_file === undefined), {
+    message: 'tls_cert_file and tls_key_file go together',
+    path: ['tls_key_file'],
+  })
+  .refine((o) => o.tls_client_ca_file === undefined || o.tls_cert_file !== undefined, {
+    message: 'tls_client_ca_file needs TLS (tls_cert_file and tls_key_file)',
+    path: ['tls_client_ca_file'],
   });
 
 /** The options as given (defaults optional). */

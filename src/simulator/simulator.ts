@@ -5,7 +5,9 @@
 
 import type { Server, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { TlsOptions } from 'node:tls';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { readPemFile } from '../shared/pem-file.js';
 import { CommandStatus } from '../smpp/constants.js';
 import { createPdu, type Pdu, type SubmitSmPdu, type SubmitSmRespPdu } from '../smpp/pdu.js';
 import { type BindRequest, createSmscServer } from '../smpp/server.js';
@@ -106,6 +108,7 @@ export class CarrierSimulator {
       session: { responseTimeoutMs: this.options.response_timeout_ms, enquireLinkIntervalMs: 0 },
       authenticate: (bind) => this.authenticate(bind),
       onBound: (session, bind) => this.onBound(session, bind),
+      ...simulatorTls(this.options),
     });
     server.on('connection', (socket: Socket) => {
       this.stall.track(socket, performance.now());
@@ -129,7 +132,7 @@ export class CarrierSimulator {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** Changes settings live (failure injection, delays, throttling…); host, port and system_id stay. */
+  /** Changes settings live (failure injection, delays, throttling…); host, port, system_id and TLS stay. */
   setOptions(partial: Partial<SimulatorOptionsInput>): SimulatorOptions {
     this.options = parseSimulatorOptions({ ...this.options, ...partial });
     if (partial.seed !== undefined) this.random = createRandom(this.options.seed);
@@ -374,4 +377,19 @@ export class CarrierSimulator {
     this.counters.stalls++;
     this.logger.info({ stall_ms: this.options.stall_ms }, 'carrier simulator stalling');
   }
+}
+
+/** The TLS options of the SMPP listener, PEM files read now (a wrong path fails start()). */
+function simulatorTls(options: SimulatorOptions): { tls?: TlsOptions } {
+  if (!options.tls_cert_file || !options.tls_key_file) return {};
+  const clientCa = options.tls_client_ca_file;
+  return {
+    tls: {
+      cert: readPemFile('tls_cert_file', options.tls_cert_file),
+      key: readPemFile('tls_key_file', options.tls_key_file),
+      ...(clientCa
+        ? { ca: readPemFile('tls_client_ca_file', clientCa), requestCert: true, rejectUnauthorized: true }
+        : {}),
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { CommandStatus } from './constants.js';
 import { createPdu, type Pdu } from './pdu.js';
 import { type SessionOptions, SmppSession } from './session.js';
@@ -18,6 +19,8 @@ export interface SmscServerOptions {
   authenticate(bind: BindRequest): number | Promise<number>;
   /** A session is bound: the owner sets `session.onRequest` to serve its submits. */
   onBound(session: SmppSession, bind: BindRequest): void;
+  /** SMPP over TLS (certificate, key, and a CA when client certificates are required); plain TCP without. */
+  tls?: tls.TlsOptions;
 }
 
 const BIND_COMMANDS = new Set(['bind_transceiver', 'bind_transmitter', 'bind_receiver']);
@@ -27,7 +30,7 @@ const BIND_COMMANDS = new Set(['bind_transceiver', 'bind_transmitter', 'bind_rec
  * otherwise), authenticates it, then hands the bound session to its owner.
  */
 export function createSmscServer(options: SmscServerOptions): net.Server {
-  return net.createServer((socket) => {
+  const serve = (socket: net.Socket) => {
     const session = new SmppSession(socket, options.session);
     let bound = false;
     session.onRequest = (pdu: Pdu) => {
@@ -59,5 +62,6 @@ export function createSmscServer(options: SmscServerOptions): net.Server {
           options.onBound(session, bind);
         });
     };
-  });
+  };
+  return options.tls ? tls.createServer(options.tls, serve) : net.createServer(serve);
 }
