@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,12 @@ import { runCli, runCliAsync, startServerProcess } from './helpers/server-proces
 describe.each(databaseKinds)('backup under load and restore on $name', (kind) => {
   let source: TestDatabase;
   let target: TestDatabase;
+  const backupDirs: string[] = [];
+  const backupDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relais-backup-'));
+    backupDirs.push(dir);
+    return dir;
+  };
   beforeAll(async () => {
     source = await kind.create();
     target = await kind.create();
@@ -21,6 +27,7 @@ describe.each(databaseKinds)('backup under load and restore on $name', (kind) =>
   afterAll(async () => {
     await source.drop();
     await target.drop();
+    for (const dir of backupDirs) rmSync(dir, { recursive: true, force: true });
   });
 
   it('restores every message acknowledged before the backup', async () => {
@@ -49,7 +56,7 @@ describe.each(databaseKinds)('backup under load and restore on $name', (kind) =>
     })();
     while (acknowledged.length < 2000) await new Promise((r) => setTimeout(r, 10));
     const before = [...acknowledged];
-    const dir = mkdtempSync(join(tmpdir(), 'relais-backup-'));
+    const dir = backupDir();
     const sentBeforeBackup = acknowledged.length;
     const backup = await runCliAsync(['backup', '--to', dir], env); // traffic keeps flowing meanwhile
     const sentDuringBackup = acknowledged.length - sentBeforeBackup;
@@ -88,7 +95,7 @@ describe.each(databaseKinds)('backup under load and restore on $name', (kind) =>
   }, 120_000);
 
   it('refuses a file that is not a backup, with a clear message', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'relais-backup-'));
+    const dir = backupDir();
     const res = runCli(['restore', '--from', join(dir, 'missing.db')], {
       RELAIS_DATA_DIR: target.dataDir,
       DATABASE_URL: target.url,

@@ -1,11 +1,18 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, databaseTarget, loadConfig } from '../src/config/load.js';
 
+const yamlDirs: string[] = [];
+afterAll(() => {
+  for (const dir of yamlDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function yamlFile(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'relais-config-')), 'relais.yaml');
+  const dir = mkdtempSync(join(tmpdir(), 'relais-config-'));
+  yamlDirs.push(dir);
+  const file = join(dir, 'relais.yaml');
   writeFileSync(file, text);
   return file;
 }
