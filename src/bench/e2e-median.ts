@@ -1,3 +1,4 @@
+import { DB, n0 } from './e2e-report.js';
 import type { ThroughputResult } from './e2e-throughput.js';
 
 /**
@@ -21,7 +22,6 @@ export interface Comparison {
   mine: ThroughputResult;
 }
 
-const n0 = (v: number) => Math.round(v).toLocaleString('en-US');
 const runsOf = (r: ThroughputResult) => (r.rates ?? [r.rate]).map(n0).join(', ');
 
 /** Baseline against this checkout: median msg/s, each run's rate, CPU per message, and the change. */
@@ -33,7 +33,7 @@ export function comparisonTable(comparisons: Comparison[]): string {
   for (const c of comparisons) {
     const change = (c.mine.rate / c.baseline.rate - 1) * 100;
     rows.push(
-      `| ${c.kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'} | ${c.mode} | ${n0(c.baseline.rate)} | ${runsOf(c.baseline)} | ` +
+      `| ${DB[c.kind]} | ${c.mode} | ${n0(c.baseline.rate)} | ${runsOf(c.baseline)} | ` +
         `${n0(c.mine.rate)} | ${runsOf(c.mine)} | ${change >= 0 ? '+' : ''}${change.toFixed(1)}% | ` +
         `${n0(c.baseline.cpu.relaisUsPerMsg)} → ${n0(c.mine.cpu.relaisUsPerMsg)} µs |`,
     );

@@ -39,8 +39,8 @@ export interface E2eReport {
   runs: DatabaseE2e[];
 }
 
-const DB = { sqlite: 'SQLite', postgres: 'PostgreSQL' } as const;
-const n0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
+export const DB = { sqlite: 'SQLite', postgres: 'PostgreSQL' } as const;
+export const n0 = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
 const ms = (v: number) => (!Number.isFinite(v) ? '–' : v < 10 ? `${v.toFixed(2)} ms` : `${v.toFixed(1)} ms`);
 const sec = (v: number | null) => (v === null ? '–' : `${v.toFixed(1)} s`);
 const pct = (v: number | null) => (v === null || !Number.isFinite(v) ? '–' : `${v.toFixed(0)}%`);

@@ -19,8 +19,6 @@ const connectorTlsSchema = z
     path: ['key_file'],
   });
 
-export type ConnectorTls = z.infer<typeof connectorTlsSchema>;
-
 /** One SMPP carrier connection, as written under `connectors:` in the configuration file. */
 export const smppConnectorSchema = z
   .object({
