@@ -1,4 +1,11 @@
 #!/usr/bin/env node
-import { runCli } from './cli/cli.js';
+import { nodeVersionProblem } from './shared/node-version.js';
 
+// Before anything that loads the dependencies (see node-version.ts).
+const problem = nodeVersionProblem(process.version);
+if (problem) {
+  process.stderr.write(`relais: ${problem}\n`);
+  process.exit(1);
+}
+const { runCli } = await import('./cli/cli.js');
 process.exitCode = await runCli(process.argv.slice(2));
