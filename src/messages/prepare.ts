@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.js';
 import { withOptoutMention } from '../optouts/optouts.js';
 import { RelaisError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import type { MessageTable } from '../store/schema.js';
+import { exceptionStatus, type MessageTable } from '../store/schema.js';
 import { CallbackUrlError, checkCallbackUrl } from '../webhooks/targets.js';
 import { analyzeText } from './encoding.js';
 import { normaliseDestination } from './phone.js';
@@ -90,6 +90,7 @@ export function prepareMessage(
     encoding: analysis.encoding,
     segments: analysis.segments,
     status,
+    exception_status: exceptionStatus(status),
     client_ref: input.client_ref ?? null,
     callback_url: callbackUrl,
     send_at: sendAt,

@@ -1,7 +1,13 @@
 import { newId } from '../shared/ids.js';
 import { RollupBatch } from '../stats/rollups.js';
 import { inList, insertRows } from '../store/insert-rows.js';
-import type { Lane, MessagePartTable, MessageStatus, WebhookEventTable } from '../store/schema.js';
+import {
+  exceptionStatus,
+  type Lane,
+  type MessagePartTable,
+  type MessageStatus,
+  type WebhookEventTable,
+} from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 import type { DueEvent } from '../webhooks/outbox.js';
 
@@ -221,7 +227,14 @@ async function updateMessages(trx: Trx, changed: MessageState[], now: number): P
     for (let i = 0; i < group.length; i += CHUNK) {
       await trx
         .updateTable('messages')
-        .set({ status, error_code, error_reason, connector, updated_at: now })
+        .set({
+          status,
+          exception_status: exceptionStatus(status),
+          error_code,
+          error_reason,
+          connector,
+          updated_at: now,
+        })
         .where(
           inList(
             trx,

@@ -1,5 +1,6 @@
 import { decodeTime } from 'ulid';
 import { type IdPrefix, idFloor } from '../shared/ids.js';
+import { MESSAGES_FILLFACTOR } from '../store/schema.js';
 
 /**
  * The history: the tables that grow with traffic and are kept for `retention.messages_days`.
@@ -22,6 +23,8 @@ export interface HistoryTable {
   prefix: string;
   /** Primary key of the partitioned table (PostgreSQL requires it to contain the key). */
   primaryKey: string[];
+  /** PostgreSQL: the fillfactor of its partitions, when not the default (100). */
+  fillfactor?: number;
 }
 
 /** Tables with a tenant_id and their own id; children go with them. */
@@ -35,7 +38,7 @@ export interface RootTable {
 export const INBOUND_PREFIX = 'mo';
 
 export const HISTORY_TABLES: readonly HistoryTable[] = [
-  { name: 'messages', key: 'id', prefix: 'msg', primaryKey: ['id'] },
+  { name: 'messages', key: 'id', prefix: 'msg', primaryKey: ['id'], fillfactor: MESSAGES_FILLFACTOR },
   { name: 'message_parts', key: 'message_id', prefix: 'msg', primaryKey: ['message_id', 'part_no'] },
   { name: 'message_events', key: 'message_id', prefix: 'msg', primaryKey: ['message_id', 'id'] },
   { name: 'webhook_events', key: 'id', prefix: 'evt', primaryKey: ['id'] },

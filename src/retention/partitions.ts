@@ -68,14 +68,19 @@ export async function createPartition(
     await sql`with moved as (delete from ${defaultPart} where ${inRange} returning *)
       insert into retention_moving select * from moved`.execute(trx);
   }
-  await sql`create table ${sql.table(name)} partition of ${parent} for values from (${lo}) to (${hi})`.execute(
+  await sql`create table ${sql.table(name)} partition of ${parent} for values from (${lo}) to (${hi}) ${storage(table)}`.execute(
     trx,
   );
   if (move) await sql`insert into ${parent} select * from retention_moving`.execute(trx);
 }
 
+/** The storage parameters a partition of `table` is created with. */
+function storage(table: HistoryTable) {
+  return table.fillfactor === undefined ? sql`` : sql`with (fillfactor = ${sql.lit(table.fillfactor)})`;
+}
+
 export async function createDefaultPartition(trx: AnyDb, table: HistoryTable): Promise<void> {
-  await sql`create table ${sql.table(`${table.name}_default`)} partition of ${sql.table(table.name)} default`.execute(
+  await sql`create table ${sql.table(`${table.name}_default`)} partition of ${sql.table(table.name)} default ${storage(table)}`.execute(
     trx,
   );
 }

@@ -9,6 +9,7 @@ import * as m007 from './007_import_options.js';
 import * as m008 from './008_inbound_parts.js';
 import * as m009 from './009_queue_fillfactor.js';
 import * as m010 from './010_webhook_delivery.js';
+import * as m011 from './011_heap_only_status.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '008_inbound_parts': m008,
   '009_queue_fillfactor': m009,
   '010_webhook_delivery': m010,
+  '011_heap_only_status': m011,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
