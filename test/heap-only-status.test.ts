@@ -70,7 +70,7 @@ describe.each(databaseKinds)('exception_status on $name', (kind) => {
       if (kind.name === 'postgres') {
         const options = await sql<{ relname: string; reloptions: string[] | null }>`
           select c.relname, c.reloptions from pg_inherits i join pg_class c on c.oid = i.inhrelid
-          where i.inhparent = 'messages'::regclass`.execute(store.db);
+          where i.inhparent in ('messages'::regclass, 'message_parts'::regclass)`.execute(store.db);
         expect(options.rows.length).toBeGreaterThan(0);
         for (const r of options.rows) expect(r.reloptions).toEqual(['fillfactor=50']);
       }
@@ -115,7 +115,7 @@ describe.each(databaseKinds.filter((k) => k.name === 'postgres'))(
       rig = null;
     });
 
-    it('makes the status changes of the carrier path heap-only updates', async () => {
+    it('makes the status changes and receipts of the carrier path heap-only updates', async () => {
       rig = await startCarrierRig(kind);
       const tenant = await rig.t.tenant();
       await waitBound(rig);
@@ -125,26 +125,31 @@ describe.each(databaseKinds.filter((k) => k.name === 'postgres'))(
       const indexes = await sql<{ indexname: string }>`
         select indexname from pg_indexes where tablename = 'messages' order by indexname`.execute(db);
       expect(indexes.rows.map((r) => r.indexname)).not.toContain('messages_tenant_status');
-      // Each message was updated twice (submitted, delivered). The server's statistics reach
-      // pg_stat_user_tables when the backends that made the updates next flush them (about a second).
-      const counts = async () =>
+      // Each message was updated twice (submitted, delivered), and its part once (by the receipt).
+      // The server's statistics reach pg_stat_user_tables when the backends that made the updates
+      // next flush them (up to about ten seconds).
+      const counts = async (table: string) =>
         (
           await sql<{ updates: string; hot: string }>`
             select coalesce(sum(n_tup_upd), 0) as updates, coalesce(sum(n_tup_hot_upd), 0) as hot
             from pg_stat_user_tables
-            where relid in (select inhrelid from pg_inherits where inhparent = 'messages'::regclass)`.execute(
+            where relid in (select inhrelid from pg_inherits where inhparent = ${table}::regclass)`.execute(
             db,
           )
         ).rows[0]!;
-      const deadline = Date.now() + 15_000;
-      let seen = await counts();
-      while (Number(seen.updates) < 100 && Date.now() < deadline) {
+      const deadline = Date.now() + 20_000;
+      let messages = await counts('messages');
+      let parts = await counts('message_parts');
+      while ((Number(messages.updates) < 100 || Number(parts.updates) < 50) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 250));
-        seen = await counts();
+        messages = await counts('messages');
+        parts = await counts('message_parts');
       }
-      expect(Number(seen.updates)).toBeGreaterThanOrEqual(100);
-      // With the status indexed, none could be; now those that find room on their page are.
-      expect(Number(seen.hot)).toBeGreaterThan(0);
+      expect(Number(messages.updates)).toBeGreaterThanOrEqual(100);
+      expect(Number(parts.updates)).toBeGreaterThanOrEqual(50);
+      // With the status indexed or full pages, none could be; now those that find room on their page are.
+      expect(Number(messages.hot)).toBeGreaterThan(0);
+      expect(Number(parts.hot)).toBeGreaterThan(0);
     }, 30_000);
   },
 );

@@ -1,6 +1,6 @@
 import { decodeTime } from 'ulid';
 import { type IdPrefix, idFloor } from '../shared/ids.js';
-import { MESSAGES_FILLFACTOR } from '../store/schema.js';
+import { HOT_UPDATE_FILLFACTOR } from '../store/schema.js';
 
 /**
  * The history: the tables that grow with traffic and are kept for `retention.messages_days`.
@@ -38,8 +38,14 @@ export interface RootTable {
 export const INBOUND_PREFIX = 'mo';
 
 export const HISTORY_TABLES: readonly HistoryTable[] = [
-  { name: 'messages', key: 'id', prefix: 'msg', primaryKey: ['id'], fillfactor: MESSAGES_FILLFACTOR },
-  { name: 'message_parts', key: 'message_id', prefix: 'msg', primaryKey: ['message_id', 'part_no'] },
+  { name: 'messages', key: 'id', prefix: 'msg', primaryKey: ['id'], fillfactor: HOT_UPDATE_FILLFACTOR },
+  {
+    name: 'message_parts',
+    key: 'message_id',
+    prefix: 'msg',
+    primaryKey: ['message_id', 'part_no'],
+    fillfactor: HOT_UPDATE_FILLFACTOR,
+  },
   { name: 'message_events', key: 'message_id', prefix: 'msg', primaryKey: ['message_id', 'id'] },
   { name: 'webhook_events', key: 'id', prefix: 'evt', primaryKey: ['id'] },
   { name: 'webhook_attempts', key: 'event_id', prefix: 'evt', primaryKey: ['event_id', 'id'] },

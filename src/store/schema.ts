@@ -85,11 +85,12 @@ export function exceptionStatus(status: MessageStatus): MessageStatus | null {
 }
 
 /**
- * PostgreSQL: room left in each page of `messages` for the new row versions of its status changes,
- * so they stay on the page as heap-only updates (migration 011). At 50, 97% of them were, and the
- * heap ended smaller than with full pages (70 and 80 measured too: docs/architecture.md).
+ * PostgreSQL: room left in each page of `messages` and `message_parts` for the new row versions of
+ * the carrier path's updates (a message's status changes, a part's receipt), so they stay on the page
+ * as heap-only updates (migration 011). At 50, 97% of the message updates were, and the heap ended
+ * smaller than with full pages (70 and 80 measured too: docs/architecture.md).
  */
-export const MESSAGES_FILLFACTOR = 50;
+export const HOT_UPDATE_FILLFACTOR = 50;
 
 /** The history: one row per message, append-mostly. */
 export interface MessageTable {

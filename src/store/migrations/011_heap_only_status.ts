@@ -36,7 +36,7 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     where exception_status is not null`.execute(db);
   const { rows } = await sql<{ name: string }>`
     select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
-    where i.inhparent = 'messages'::regclass`.execute(db);
+    where i.inhparent in ('messages'::regclass, 'message_parts'::regclass)`.execute(db);
   // Pages written from now on get the room; existing full pages keep none until rewritten.
   for (const { name } of rows)
     await sql`alter table ${sql.table(name)} set (fillfactor = ${sql.lit(FILLFACTOR)})`.execute(db);
