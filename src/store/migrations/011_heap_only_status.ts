@@ -17,7 +17,8 @@ const FILLFACTOR = 50;
  *   one because they are rare — scheduled, undelivered, expired, rejected, failed — through
  *   `exception_status`, which holds the status only then, so the hot path never changes it;
  * - the partitions of `messages` leave room in each page for new row versions (fillfactor); new
- *   partitions get it when they are created (src/retention/partitions.ts).
+ *   partitions get it when they are created (src/retention/partitions.ts). So do those of
+ *   `message_parts`, whose receipt update changes no indexed column but found its page full.
  * Measured: docs/architecture.md, "What limits the carrier path on PostgreSQL".
  *
  * SQLite updates rows in place and keeps `messages_tenant_status` (dropping it changed nothing
