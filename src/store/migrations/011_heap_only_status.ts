@@ -26,11 +26,8 @@ const FILLFACTOR = 50;
  */
 export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
   await db.schema.alterTable('messages').addColumn('exception_status', 'text').execute();
-  await db
-    .updateTable('messages' as never)
-    .set({ exception_status: sql.ref('status') } as never)
-    .where(sql.ref('status'), 'in', EXCEPTION_STATUSES)
-    .execute();
+  await sql`update messages set exception_status = status
+    where status in (${sql.join(EXCEPTION_STATUSES)})`.execute(db);
   if (dialect !== 'postgres') return;
   await sql`drop index if exists messages_tenant_status`.execute(db);
   await sql`create index messages_tenant_exception on messages (tenant_id, exception_status, id)
