@@ -240,6 +240,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         );
       // Background imports stop between two chunks (they resume at the next start).
       steps.push(() => audiences.imports.stop());
+      steps.push(() => messages.close());
       steps.push(() => store.close());
       // Last: the log file, so that every line of the shutdown is in it.
       if (logOutput) steps.push(() => logOutput.close());

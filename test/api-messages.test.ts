@@ -193,6 +193,38 @@ describe.each(databaseKinds)('messages API on $name', (kind) => {
     expect(stored).toHaveLength(2);
   });
 
+  it('judges each number of a large batch as it would alone (numbers checked on a worker thread)', async () => {
+    // 40 items: past THREAD_MIN_BATCH, so the destinations are normalised on phone-pool's thread.
+    const numbers = ['+33 6 12 34 56 78', '+331', '0612345678', '+33 1 23 45 67 89', '0044 7911 123456'];
+    const messages = Array.from({ length: 40 }, (_, i) => ({
+      to: numbers[i % numbers.length],
+      ...(i % 10 === 2 ? { country: 'fr' } : {}),
+      from: 'Pizzeria',
+      text: `item ${i}`,
+    }));
+    const res = await t.app.http.inject({
+      method: 'POST',
+      url: '/v1/messages/batch',
+      headers: bearer(key),
+      payload: { messages },
+    });
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    const expected = messages.map((m, i) => {
+      if (m.to === '+331') return { code: 'invalid_phone_number', field: `messages/${i}/to` };
+      if (m.to === '0612345678' && !m.country)
+        return { code: 'invalid_phone_number', field: `messages/${i}/to` };
+      if (m.to.startsWith('+33 1')) return { code: 'phone_number_not_mobile', field: `messages/${i}/to` };
+      return m.to === '0044 7911 123456' ? '+447911123456' : '+33612345678';
+    });
+    body.results.forEach((r: { status: string; message?: { to: string }; error?: object }, i: number) => {
+      const want = expected[i]!;
+      if (typeof want === 'string') expect(r.message?.to, `item ${i}`).toBe(want);
+      else expect(r.error, `item ${i}`).toMatchObject(want);
+    });
+    expect(body.accepted).toBe(expected.filter((e) => typeof e === 'string').length);
+  });
+
   it('replays the first answer for a retried Idempotency-Key and creates nothing new', async () => {
     const tenant = await t.tenant('Idem');
     const body = { to: '+33612345678', from: 'Pizzeria', text: 'only once' };

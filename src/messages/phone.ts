@@ -1,5 +1,5 @@
 import { type CountryCode, isSupportedCountry, parsePhoneNumberWithError } from 'libphonenumber-js/max';
-import { RelaisError } from '../shared/errors.js';
+import { type ErrorCode, RelaisError } from '../shared/errors.js';
 
 export interface NormalisedNumber {
   e164: string;
@@ -64,4 +64,25 @@ export function normaliseDestination(
     );
   }
   return { e164: parsed.number, country: parsed.country ?? null };
+}
+
+/** A destination normalised, or the error normaliseDestination threw for it, in a form threads can copy. */
+export type PhoneOutcome =
+  | NormalisedNumber
+  | { error: { code: ErrorCode; message: string; field?: string | undefined } };
+
+export function normaliseToOutcome(to: string, country: string | undefined): PhoneOutcome {
+  try {
+    return normaliseDestination(to, country);
+  } catch (err) {
+    if (!(err instanceof RelaisError)) throw err;
+    return { error: { code: err.code, message: err.message, field: err.field } };
+  }
+}
+
+/** The outcome as normaliseDestination gives it: the number, or its error thrown. */
+export function unwrapPhoneOutcome(outcome: PhoneOutcome): NormalisedNumber {
+  if ('error' in outcome)
+    throw new RelaisError(outcome.error.code, outcome.error.message, outcome.error.field);
+  return outcome;
 }

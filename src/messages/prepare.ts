@@ -5,7 +5,7 @@ import { newId } from '../shared/ids.js';
 import { exceptionStatus, type MessageTable } from '../store/schema.js';
 import { CallbackUrlError, checkCallbackUrl } from '../webhooks/targets.js';
 import { analyzeText } from './encoding.js';
-import { normaliseDestination } from './phone.js';
+import { normaliseDestination, type PhoneOutcome, unwrapPhoneOutcome } from './phone.js';
 import { validateSender } from './sender.js';
 import type { AcceptedMessage, SubmitInput } from './types.js';
 
@@ -29,12 +29,16 @@ export function prepareMessage(
   webhooks: Config['webhooks'],
   /** The tenant's opt-out mention, appended to `bulk` texts before they are counted in segments. */
   optoutMention: string | null = null,
+  /** The destination already normalised (phone-pool.ts), or null to normalise it here. */
+  normalised: PhoneOutcome | null = null,
 ): PreparedMessage {
   const lane = input.lane ?? 'transactional';
   if (!LANES.has(lane)) {
     throw new RelaisError('invalid_lane', `lane must be otp, transactional or bulk, not "${lane}"`, 'lane');
   }
-  const destination = normaliseDestination(input.to, input.country);
+  const destination = normalised
+    ? unwrapPhoneOutcome(normalised)
+    : normaliseDestination(input.to, input.country);
   const { sender } = validateSender(input.from);
 
   if (input.text.length === 0 || input.text.trim().length === 0) {

@@ -6,6 +6,8 @@ import { type ErrorBody, errorBody, RelaisError } from '../shared/errors.js';
 import { GroupCommitter } from '../store/group-commit.js';
 import type { MessageTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import type { PhoneOutcome } from './phone.js';
+import { PhonePool } from './phone-pool.js';
 import { type PreparedMessage, prepareMessage } from './prepare.js';
 import type { AcceptedMessage, SubmitInput } from './types.js';
 import {
@@ -63,6 +65,8 @@ export class MessageService {
   private taker: UrgentTaker | null = null;
   /** Units whose urgent messages were committed leased to the taker and handed to it. */
   private readonly handedOver = new WeakSet<SubmitUnit>();
+  /** Normalises the destinations of large batches off the main thread. */
+  private readonly phones = new PhonePool();
 
   constructor(
     private readonly store: Store,
@@ -82,6 +86,11 @@ export class MessageService {
       store.dialect === 'sqlite'
         ? this.committer
         : new GroupCommitter({ writeBatch: writeUrgentBatch, weight, concurrency: 2, maxBatch: 100 });
+  }
+
+  /** Stops the thread that normalises numbers (batches still on it finish inline). */
+  close(): Promise<void> {
+    return this.phones.close();
   }
 
   /** Called after new work is committed: the dispatcher wakes at once instead of polling. */
@@ -147,9 +156,10 @@ export class MessageService {
       );
     }
     const mention = await this.mentionFor(tenantId, inputs);
-    const outcomes: ({ prepared: PreparedMessage } | { error: RelaisError })[] = inputs.map((input) => {
+    const numbers = await this.phones.normalise(inputs.map((input) => [input.to, input.country]));
+    const outcomes: ({ prepared: PreparedMessage } | { error: RelaisError })[] = inputs.map((input, i) => {
       try {
-        return { prepared: this.prepare(tenantId, input, mention) };
+        return { prepared: this.prepare(tenantId, input, mention, numbers[i]) };
       } catch (err) {
         if (!(err instanceof RelaisError)) throw err;
         return { error: err };
@@ -187,7 +197,12 @@ export class MessageService {
     this.bulkRefused = refused;
   }
 
-  private prepare(tenantId: string, input: SubmitInput, mention: string | null): PreparedMessage {
+  private prepare(
+    tenantId: string,
+    input: SubmitInput,
+    mention: string | null,
+    normalised: PhoneOutcome | null = null,
+  ): PreparedMessage {
     const prepared = prepareMessage(
       tenantId,
       input,
@@ -195,6 +210,7 @@ export class MessageService {
       this.config.messages,
       this.config.webhooks,
       mention,
+      normalised,
     );
     if (prepared.row.lane === 'bulk' && this.bulkRefused()) {
       throw new RelaisError(
