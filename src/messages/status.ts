@@ -208,7 +208,9 @@ export async function loadMessageStates(trx: Trx, ids: string[]): Promise<Map<st
       ])
       .where(inList(trx, 'messages.id', ids.slice(i, i + CHUNK)))
       .execute();
-    for (const row of rows) out.set(row.id, { ...row, changed: false });
+    // The row itself, not a spread copy: V8 stores into a spread copy of a better-sqlite3 row about
+    // 15 times slower (measured: 0.7–2 µs against 50 ns for the five stores of a status change).
+    for (const row of rows) out.set(row.id, Object.assign(row, { changed: false }));
   }
   return out;
 }
