@@ -70,7 +70,9 @@ describe.each(databaseKinds)('multi-row inserts written by hand on $name', (kind
   });
 
   it('inList matches exactly the values given, one parameter or many, and none for an unknown one', async () => {
-    const rows = ['a,b', 'NULL', '{x}', 'q"uote'].map((detail, i) => ({
+    // Values that a hand-written list could get wrong: separators, quotes, escapes, non-ASCII.
+    const details = ['a,b', 'NULL', '{x}', 'q"uote', 'back\\slash', 'café 🍕', '["x"]', 'tab\there'];
+    const rows = details.map((detail, i) => ({
       message_id: `msg_in_list_${i}`,
       status: 'submitted' as const,
       at: 1_700_000_000_000 + i,
@@ -89,11 +91,17 @@ describe.each(databaseKinds)('multi-row inserts written by hand on $name', (kind
     const byDetail = await db
       .selectFrom('message_events')
       .select('detail')
-      .where(inList(db, 'detail', ['a,b', '{x}', 'q"uote', 'NULL']))
+      .where(inList(db, 'detail', [...details].reverse()))
       .where('message_id', 'like', 'msg_in_list_%')
       .orderBy('message_id')
       .execute();
-    expect(byDetail.map((r) => r.detail)).toEqual(['a,b', 'NULL', '{x}', 'q"uote']);
+    expect(byDetail.map((r) => r.detail)).toEqual(details);
+    const none = await db
+      .selectFrom('message_events')
+      .select('message_id')
+      .where(inList(db, 'message_id', []))
+      .execute();
+    expect(none).toEqual([]);
     const ats = await db
       .selectFrom('message_events')
       .select('message_id')
