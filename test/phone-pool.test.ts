@@ -38,6 +38,22 @@ describe('PhonePool', () => {
     expect(rb).toEqual(b.map(([to, c]) => normaliseToOutcome(to, c)));
   });
 
+  it('finishes inline the batches of a thread that dies, and starts another for the next', async () => {
+    pool = new PhonePool();
+    const numbers = batch(THREAD_MIN_BATCH * 50);
+    const want = numbers.map(([to, c]) => normaliseToOutcome(to, c));
+    expect(await pool.normalise(numbers)).toEqual(want);
+    const pending = pool.normalise(numbers);
+    // The thread is private: reach it the way a crash would, from outside.
+    await (
+      pool as unknown as { thread: { worker: { terminate(): Promise<number> } } }
+    ).thread.worker.terminate();
+    expect(await pending).toEqual(want);
+    const next = pool.normalise(numbers);
+    expect((pool as unknown as { thread: { worker: unknown } }).thread.worker).not.toBeNull();
+    expect(await next).toEqual(want);
+  });
+
   it('finishes inline a batch whose thread is stopped under it, and every batch after', async () => {
     pool = new PhonePool();
     const numbers = batch(THREAD_MIN_BATCH * 20);

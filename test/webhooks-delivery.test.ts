@@ -602,7 +602,9 @@ describe('webhook requests on their own thread (DeliveryPool)', () => {
       const inFlight = pool.deliver(request('/hang'));
       await new Promise((resolve) => setTimeout(resolve, 200));
       // The thread is private: reach it the way a crash would, from outside.
-      await (pool as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await (
+        pool as unknown as { thread: { worker: { terminate(): Promise<number> } } }
+      ).thread.worker.terminate();
       const failed = await inFlight;
       expect(failed).toMatchObject({ ok: false, statusCode: null, retryable: true });
       expect(failed.error).toMatch(/thread exited/);

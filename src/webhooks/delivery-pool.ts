@@ -1,6 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { RequestThread } from '../shared/request-thread.js';
 import { workerScript } from '../shared/worker-script.js';
-import type { ThreadRequest, ThreadResult } from './delivery-thread.js';
 import type { DeliveryRequest, DeliveryResult } from './http-delivery.js';
 
 /**
@@ -17,54 +16,18 @@ import type { DeliveryRequest, DeliveryResult } from './http-delivery.js';
  * attempt) and is replaced at the next request.
  */
 export class DeliveryPool {
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private readonly pending = new Map<number, (result: DeliveryResult) => void>();
+  private readonly thread = new RequestThread<DeliveryRequest, DeliveryResult>(
+    workerScript(import.meta.url, 'delivery-thread.js'),
+    'webhook delivery',
+    (_req, reason) => ({ ok: false, statusCode: null, error: reason, durationMs: 0, retryable: true }),
+  );
 
   deliver(req: DeliveryRequest): Promise<DeliveryResult> {
-    const worker = this.worker ?? this.spawn();
-    const id = this.nextId++;
-    if (this.pending.size === 0) worker.ref();
-    return new Promise<DeliveryResult>((resolve) => {
-      this.pending.set(id, resolve);
-      worker.postMessage({ id, req } satisfies ThreadRequest);
-    });
+    return this.thread.request(req);
   }
 
   /** Ends the thread (requests still in flight fail as retryable). */
-  async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = null;
-    if (worker) await worker.terminate();
-    this.failAll('webhook delivery stopped');
-  }
-
-  private spawn(): Worker {
-    const worker = new Worker(workerScript(import.meta.url, 'delivery-thread.js'));
-    // Only requests in flight keep the process alive.
-    worker.unref();
-    worker.on('message', ({ id, result }: ThreadResult) => {
-      const resolve = this.pending.get(id);
-      if (!resolve) return;
-      this.pending.delete(id);
-      if (this.pending.size === 0) worker.unref();
-      resolve(result);
-    });
-    const gone = (reason: string) => {
-      if (this.worker !== worker) return;
-      this.worker = null;
-      this.failAll(reason);
-    };
-    worker.on('error', (err) => gone(`webhook delivery thread failed: ${err.message}`));
-    worker.on('exit', (code) => gone(`webhook delivery thread exited (${code})`));
-    this.worker = worker;
-    return worker;
-  }
-
-  private failAll(error: string): void {
-    for (const resolve of this.pending.values()) {
-      resolve({ ok: false, statusCode: null, error, durationMs: 0, retryable: true });
-    }
-    this.pending.clear();
+  close(): Promise<void> {
+    return this.thread.close('webhook delivery stopped');
   }
 }
