@@ -27,13 +27,13 @@ describe('GroupCommitter', () => {
     expect(batches.map((b) => b.length)).toEqual([100, 100, 50]);
   });
 
-  it('lingers for a unit reaching an idle committer, not for units that waited during a commit', async () => {
+  it('lingers from the oldest waiting unit: one that waited a whole linger during a commit goes next at once', async () => {
     const started: number[] = [];
     const t0 = performance.now();
     const committer = new GroupCommitter<number, number>({
       async writeBatch(units) {
         started.push(performance.now() - t0);
-        await new Promise((r) => setTimeout(r, 50));
+        await new Promise((r) => setTimeout(r, 350));
         return units;
       },
       maxBatch: 10,
@@ -41,12 +41,84 @@ describe('GroupCommitter', () => {
       lingerMs: 300,
     });
     const first = committer.submit(1);
-    await new Promise((r) => setTimeout(r, 320)); // the first commit is running
+    await new Promise((r) => setTimeout(r, 320)); // the first commit is running (until ~650 ms)
     const second = committer.submit(2);
     await Promise.all([first, second]);
     expect(started[0]).toBeGreaterThanOrEqual(290);
-    // The second unit waited for the first commit (50 ms): it goes next, without another 300 ms.
-    expect(started[1]! - started[0]!).toBeLessThan(250);
+    // The second unit waited 330 ms for the first commit: more than the linger, so no more on top.
+    expect(started[1]! - started[0]!).toBeLessThan(500);
+  });
+
+  it('gathers a steady trickle for a whole linger, including units that arrive during a commit', async () => {
+    const batches: number[][] = [];
+    const committer = new GroupCommitter<number, number>({
+      async writeBatch(units) {
+        batches.push(units);
+        await new Promise((r) => setTimeout(r, 30));
+        return units;
+      },
+      maxBatch: 1000,
+      concurrency: 1,
+      lingerMs: 100,
+    });
+    // One unit every 10 ms for 300 ms. Were the units that arrive during a commit sent at once, every
+    // commit after the first would hold the three that came while the previous one was written.
+    const all: Promise<number>[] = [];
+    for (let i = 1; i <= 30; i++) {
+      all.push(committer.submit(i));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(all);
+    expect(batches.flat()).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(batches.length).toBeLessThanOrEqual(5);
+  });
+
+  it('ends the linger at once when flushAt weight is waiting', async () => {
+    const started: number[] = [];
+    const t0 = performance.now();
+    const committer = new GroupCommitter<number, number>({
+      async writeBatch(units) {
+        started.push(performance.now() - t0);
+        return units;
+      },
+      maxBatch: 1000,
+      weight: (u) => u,
+      concurrency: 1,
+      lingerMs: 5000,
+      flushAt: 100,
+    });
+    const small = committer.submit(40);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(started).toEqual([]); // still gathering
+    await Promise.all([small, committer.submit(60)]);
+    expect(started).toHaveLength(1);
+    expect(started[0]).toBeLessThan(1000);
+  });
+
+  it('with quietMs, commits a burst once nothing new has arrived for that long, not after the whole linger', async () => {
+    const started: number[] = [];
+    const t0 = performance.now();
+    const committer = new GroupCommitter<number, number>({
+      async writeBatch(units) {
+        started.push(performance.now() - t0);
+        return units;
+      },
+      maxBatch: 1000,
+      concurrency: 1,
+      lingerMs: 5000,
+      quietMs: 100,
+    });
+    // A burst (a carrier filling its deliver_sm window), then silence until it is answered.
+    const burst: Promise<number>[] = [];
+    for (let i = 0; i < 5; i++) {
+      burst.push(committer.submit(i));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(burst);
+    expect(started).toHaveLength(1);
+    // The last unit came at about 40 ms: the batch went about 100 ms later, all five together.
+    expect(started[0]).toBeGreaterThanOrEqual(120);
+    expect(started[0]).toBeLessThan(1000);
   });
 
   it('isolates a failing unit: its neighbours commit, only it sees the error', async () => {

@@ -5,6 +5,23 @@ import { GroupCommitter } from '../store/group-commit.js';
 /** One thing to persist: status changes from submits, or receipt updates of parts. */
 export type Recordable = { changes: StatusChange[] } | { receipts: ReceiptUpdate[] };
 
+export interface StatusRecorderOptions {
+  /**
+   * Transactions at a time. More than one only where the database runs them in parallel
+   * (PostgreSQL), and only for units that never touch the same message: every message has exactly
+   * one outcome of its submit, and its receipts come after that outcome has committed.
+   */
+  concurrency: number;
+  /** How long a batch gathers, from its oldest unit (GroupCommitter's lingerMs). */
+  lingerMs: number;
+  /** Changes waiting that end the gathering at once (default: a whole batch). */
+  flushAt?: number;
+  /** Ends the gathering once nothing new has arrived for this long (GroupCommitter's quietMs). */
+  quietMs?: number;
+}
+
+const MAX_BATCH = 1000;
+
 /**
  * Persists outcomes in order and in batches: everything that arrives while a transaction runs goes
  * into the next one, units one after the other. The carrier path runs two (CarrierService): one for
@@ -14,21 +31,18 @@ export type Recordable = { changes: StatusChange[] } | { receipts: ReceiptUpdate
 export class StatusRecorder {
   private readonly committer: GroupCommitter<Recordable, void>;
 
-  /**
-   * `concurrency`: transactions at a time. More than one only where the database runs them in
-   * parallel (PostgreSQL), and only for units that never touch the same message: every message has
-   * exactly one outcome of its submit, and its receipts come after that outcome has committed.
-   */
-  constructor(writeBatch: (units: Recordable[]) => Promise<void>, concurrency = 1) {
+  constructor(writeBatch: (units: Recordable[]) => Promise<void>, options: StatusRecorderOptions) {
     this.committer = new GroupCommitter<Recordable, void>({
       writeBatch: async (units) => {
         await writeBatch(units);
         return units.map(() => undefined);
       },
-      maxBatch: 1000,
+      maxBatch: MAX_BATCH,
       weight: (unit) => ('changes' in unit ? unit.changes.length : unit.receipts.length),
-      concurrency,
-      lingerMs: 5,
+      concurrency: options.concurrency,
+      lingerMs: options.lingerMs,
+      flushAt: options.flushAt ?? MAX_BATCH,
+      ...(options.quietMs === undefined ? {} : { quietMs: options.quietMs }),
     });
   }
 
