@@ -1,5 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { GroupCommitter } from '../src/store/group-commit.js';
+import { type GroupCommitOptions, GroupCommitter } from '../src/store/group-commit.js';
+
+/**
+ * A committer over numbers that records each batch and when it started (ms since creation); each
+ * write takes `writeMs`.
+ */
+function recordingCommitter(options: Omit<GroupCommitOptions<number, number>, 'writeBatch'>, writeMs = 0) {
+  const batches: number[][] = [];
+  const started: number[] = [];
+  const t0 = performance.now();
+  const committer = new GroupCommitter<number, number>({
+    ...options,
+    async writeBatch(units) {
+      started.push(performance.now() - t0);
+      batches.push(units);
+      if (writeMs > 0) await new Promise((r) => setTimeout(r, writeMs));
+      return units;
+    },
+  });
+  return { committer, batches, started };
+}
 
 describe('GroupCommitter', () => {
   it('commits units arriving together in one batch, and answers each only after its batch is written', async () => {
@@ -28,18 +48,7 @@ describe('GroupCommitter', () => {
   });
 
   it('lingers from the oldest waiting unit: one that waited a whole linger during a commit goes next at once', async () => {
-    const started: number[] = [];
-    const t0 = performance.now();
-    const committer = new GroupCommitter<number, number>({
-      async writeBatch(units) {
-        started.push(performance.now() - t0);
-        await new Promise((r) => setTimeout(r, 350));
-        return units;
-      },
-      maxBatch: 10,
-      concurrency: 1,
-      lingerMs: 300,
-    });
+    const { committer, started } = recordingCommitter({ maxBatch: 10, concurrency: 1, lingerMs: 300 }, 350);
     const first = committer.submit(1);
     await new Promise((r) => setTimeout(r, 320)); // the first commit is running (until ~650 ms)
     const second = committer.submit(2);
@@ -50,17 +59,7 @@ describe('GroupCommitter', () => {
   });
 
   it('gathers a steady trickle for a whole linger, including units that arrive during a commit', async () => {
-    const batches: number[][] = [];
-    const committer = new GroupCommitter<number, number>({
-      async writeBatch(units) {
-        batches.push(units);
-        await new Promise((r) => setTimeout(r, 30));
-        return units;
-      },
-      maxBatch: 1000,
-      concurrency: 1,
-      lingerMs: 100,
-    });
+    const { committer, batches } = recordingCommitter({ maxBatch: 1000, concurrency: 1, lingerMs: 100 }, 30);
     // One unit every 10 ms for 300 ms. Were the units that arrive during a commit sent at once, every
     // commit after the first would hold the three that came while the previous one was written.
     const all: Promise<number>[] = [];
@@ -74,13 +73,7 @@ describe('GroupCommitter', () => {
   });
 
   it('ends the linger at once when flushAt weight is waiting', async () => {
-    const started: number[] = [];
-    const t0 = performance.now();
-    const committer = new GroupCommitter<number, number>({
-      async writeBatch(units) {
-        started.push(performance.now() - t0);
-        return units;
-      },
+    const { committer, started } = recordingCommitter({
       maxBatch: 1000,
       weight: (u) => u,
       concurrency: 1,
@@ -96,13 +89,7 @@ describe('GroupCommitter', () => {
   });
 
   it('with quietMs, commits a burst once nothing new has arrived for that long, not after the whole linger', async () => {
-    const started: number[] = [];
-    const t0 = performance.now();
-    const committer = new GroupCommitter<number, number>({
-      async writeBatch(units) {
-        started.push(performance.now() - t0);
-        return units;
-      },
+    const { committer, started } = recordingCommitter({
       maxBatch: 1000,
       concurrency: 1,
       lingerMs: 5000,
@@ -136,16 +123,7 @@ describe('GroupCommitter', () => {
   });
 
   it('keeps committing what arrives while a batch is being written', async () => {
-    const batches: number[][] = [];
-    const committer = new GroupCommitter<number, number>({
-      async writeBatch(units) {
-        batches.push(units);
-        await new Promise((r) => setTimeout(r, 20));
-        return units;
-      },
-      maxBatch: 1000,
-      concurrency: 1,
-    });
+    const { committer, batches } = recordingCommitter({ maxBatch: 1000, concurrency: 1 }, 20);
     const first = committer.submit(1);
     await new Promise((r) => setTimeout(r, 5)); // the first batch is now being written
     const later = Promise.all([2, 3, 4].map((u) => committer.submit(u)));
@@ -154,16 +132,7 @@ describe('GroupCommitter', () => {
   });
 
   it('caps a transaction by weight, taking at least one unit however heavy', async () => {
-    const batches: number[][] = [];
-    const committer = new GroupCommitter<number, number>({
-      async writeBatch(units) {
-        batches.push(units);
-        return units;
-      },
-      maxBatch: 1000,
-      weight: (u) => u,
-      concurrency: 1,
-    });
+    const { committer, batches } = recordingCommitter({ maxBatch: 1000, weight: (u) => u, concurrency: 1 });
     await Promise.all([600, 300, 200, 5000, 1].map((u) => committer.submit(u)));
     expect(batches).toEqual([[600, 300], [200], [5000], [1]]);
   });
