@@ -58,7 +58,7 @@ interface PartItem extends Schedulable {
 /** Temporary failures of one part retried in memory before the message goes back to the queue. */
 const MAX_PART_ATTEMPTS = 5;
 /**
- * Parts claimed per transaction; a bigger refill takes several, one after the other. An OTP's intake
+ * Parts claimed per transaction at most. An OTP's intake
  * waits for the transaction running when it arrives: on SQLite, a claim of 1,000 held the main
  * thread about 11 ms, and chunks of 250 took the urgent-latency benchmark's p99 from 35 to 27 ms
  * (docs/architecture.md).
@@ -239,9 +239,9 @@ export class Dispatcher implements UrgentTaker {
       );
       const queue = this.queues.get(name)!;
       const held = urgentOnly ? queue.sizeOf('otp') + queue.sizeOf('transactional') : queue.size;
-      // Bulk refills once half the buffer is used, in claims of CLAIM_CHUNK back to back, rather than a
-      // few rows per free slot (the profile showed claims of ~12 rows, 80 transactions a second).
-      // Urgent work is never held back.
+      // Bulk refills once half the buffer is used, up to CLAIM_CHUNK parts a claim, rather than a few
+      // rows per free slot (the profile showed claims of ~12 rows, 80 transactions a second). Claims
+      // follow one another while the buffer stays at or below half. Urgent work is never held back.
       if (urgentOnly || held <= target / 2) want += Math.max(0, target - held);
     }
     return Math.min(want, CLAIM_CHUNK);
