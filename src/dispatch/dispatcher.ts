@@ -58,10 +58,9 @@ interface PartItem extends Schedulable {
 /** Temporary failures of one part retried in memory before the message goes back to the queue. */
 const MAX_PART_ATTEMPTS = 5;
 /**
- * Parts claimed per transaction at most. An OTP's intake
- * waits for the transaction running when it arrives: on SQLite, a claim of 1,000 held the main
- * thread about 11 ms, and chunks of 250 took the urgent-latency benchmark's p99 from 35 to 27 ms
- * (docs/architecture.md).
+ * Parts claimed per transaction at most. An OTP's intake waits for the transaction running when it
+ * arrives: on SQLite, a claim of 1,000 held the main thread about 11 ms, and chunks of 250 took the
+ * urgent-latency benchmark's p99 from 35 to 27 ms (docs/architecture.md).
  */
 const CLAIM_CHUNK = 250;
 
