@@ -1,24 +1,20 @@
 import type { StatusChange } from '../messages/status.js';
 import type { ReceiptUpdate } from '../receipts/receipt-updates.js';
-import { GroupCommitter } from '../store/group-commit.js';
+import { type GroupCommitOptions, GroupCommitter } from '../store/group-commit.js';
 
 /** One thing to persist: status changes from submits, or receipt updates of parts. */
 export type Recordable = { changes: StatusChange[] } | { receipts: ReceiptUpdate[] };
 
-export interface StatusRecorderOptions {
-  /**
-   * Transactions at a time. More than one only where the database runs them in parallel
-   * (PostgreSQL), and only for units that never touch the same message: every message has exactly
-   * one outcome of its submit, and its receipts come after that outcome has committed.
-   */
-  concurrency: number;
-  /** How long a batch gathers, from its oldest unit (GroupCommitter's lingerMs). */
-  lingerMs: number;
-  /** Changes waiting that end the gathering at once (default: a whole batch). */
-  flushAt?: number;
-  /** Ends the gathering once nothing new has arrived for this long (GroupCommitter's quietMs). */
-  quietMs?: number;
-}
+/**
+ * GroupCommitter's options for the batches of a recorder. `concurrency` above 1 only where the
+ * database runs transactions in parallel (PostgreSQL), and only for units that never touch the same
+ * message: every message has exactly one outcome of its submit, and its receipts come after that
+ * outcome has committed.
+ */
+export type StatusRecorderOptions = Pick<
+  GroupCommitOptions<Recordable, void>,
+  'concurrency' | 'lingerMs' | 'flushAt' | 'quietMs'
+>;
 
 const MAX_BATCH = 1000;
 
@@ -37,12 +33,9 @@ export class StatusRecorder {
         await writeBatch(units);
         return units.map(() => undefined);
       },
+      ...options,
       maxBatch: MAX_BATCH,
       weight: (unit) => ('changes' in unit ? unit.changes.length : unit.receipts.length),
-      concurrency: options.concurrency,
-      lingerMs: options.lingerMs,
-      flushAt: options.flushAt ?? MAX_BATCH,
-      ...(options.quietMs === undefined ? {} : { quietMs: options.quietMs }),
     });
   }
 

@@ -1,9 +1,6 @@
 import { RequestThread } from '../shared/request-thread.js';
 import { workerScript } from '../shared/worker-script.js';
-import { normaliseToOutcome, type PhoneOutcome } from './phone.js';
-
-/** [to, country] per message of a batch. */
-export type PhoneNumbers = [string, string | undefined][];
+import { normaliseAllToOutcomes, type PhoneNumbers, type PhoneOutcome } from './phone.js';
 
 /** Batches smaller than this are normalised inline: a thread round trip costs more than they do. */
 export const THREAD_MIN_BATCH = 16;
@@ -24,12 +21,13 @@ export class PhonePool {
   private readonly thread = new RequestThread<PhoneNumbers, PhoneOutcome[]>(
     workerScript(import.meta.url, 'phone-thread.js'),
     'phone number',
-    (numbers) => normaliseInline(numbers),
+    normaliseAllToOutcomes,
   );
   private closed = false;
 
   normalise(numbers: PhoneNumbers): Promise<PhoneOutcome[]> {
-    if (numbers.length < THREAD_MIN_BATCH || this.closed) return Promise.resolve(normaliseInline(numbers));
+    if (numbers.length < THREAD_MIN_BATCH || this.closed)
+      return Promise.resolve(normaliseAllToOutcomes(numbers));
     return this.thread.request(numbers);
   }
 
@@ -38,8 +36,4 @@ export class PhonePool {
     this.closed = true;
     return this.thread.close('stopped');
   }
-}
-
-function normaliseInline(numbers: PhoneNumbers): PhoneOutcome[] {
-  return numbers.map(([to, country]) => normaliseToOutcome(to, country));
 }

@@ -80,6 +80,14 @@ export function normaliseToOutcome(to: string, country: string | undefined): Pho
   }
 }
 
+/** [to, country] per message of a batch. */
+export type PhoneNumbers = [string, string | undefined][];
+
+/** normaliseToOutcome for each number: what the phone thread computes, and its inline fallback. */
+export function normaliseAllToOutcomes(numbers: PhoneNumbers): PhoneOutcome[] {
+  return numbers.map(([to, country]) => normaliseToOutcome(to, country));
+}
+
 /** The outcome as normaliseDestination gives it: the number, or its error thrown. */
 export function unwrapPhoneOutcome(outcome: PhoneOutcome): NormalisedNumber {
   if ('error' in outcome)
