@@ -120,6 +120,8 @@ export class WorkQueue {
       );
       const room = options.limit - urgent.length;
       if (room <= 0 || urgentOnly) return this.loadClaimed(trx, urgent, options.owner);
+      // Only here: an urgent claim reads the few urgent entries whatever the plan.
+      await this.store.walkIndexes(trx);
       const tenants = await this.tenantsWithBulk(trx);
       const share = Math.max(1, Math.ceil(room / Math.max(1, tenants.length)));
       const bulk: string[] = [];
