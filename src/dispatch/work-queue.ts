@@ -3,10 +3,12 @@ import {
   applyStatusChanges,
   FINAL_STATUSES,
   type StatusChange,
+  type StatusWriteOptions,
   type WebhookHandover,
 } from '../messages/status.js';
 import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
+import { RollupBatch } from '../stats/rollups.js';
 import { inList } from '../store/insert-rows.js';
 import { LANE_RANK, type Lane, type MessageTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
@@ -232,11 +234,15 @@ export class WorkQueue {
     const leasedUntil = this.webhookTaker?.lease() ?? null;
     const handover: WebhookHandover | undefined =
       leasedUntil === null ? undefined : { leasedUntil, events: [] };
-    const created = await this.store.write(
-      async (trx) =>
-        (await this.applyChanges(trx, changes, now, handover)) +
-        (await applyReceiptUpdates(trx, receipts, now, handover)),
-    );
+    const created = await this.store.write(async (trx) => {
+      // Both kinds fold into one set of rollup rows, upserted last (see RollupBatch.write).
+      const rollups = new RollupBatch();
+      const events =
+        (await this.applyChanges(trx, changes, now, { handover, rollups })) +
+        (await applyReceiptUpdates(trx, receipts, now, { handover, rollups }));
+      await rollups.write(trx);
+      return events;
+    });
     if (handover) {
       if (handover.events.length > 0) this.webhookTaker!.take(handover.events);
     } else if (created > 0) {
@@ -248,12 +254,12 @@ export class WorkQueue {
     trx: Trx,
     changes: StatusChange[],
     now: number,
-    handover: WebhookHandover | undefined,
+    options: StatusWriteOptions,
   ): Promise<number> {
     const done = changes
       .filter((c) => c.status === 'submitted' || FINAL_STATUSES.has(c.status))
       .map((c) => c.messageId);
-    const events = await applyStatusChanges(trx, changes, now, handover);
+    const events = await applyStatusChanges(trx, changes, now, options);
     for (let i = 0; i < done.length; i += 500) {
       await trx
         .deleteFrom('queue')

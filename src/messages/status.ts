@@ -73,6 +73,18 @@ export interface WebhookHandover {
   events: DueEvent[];
 }
 
+export interface StatusWriteOptions {
+  /** Webhook events go to the in-process sender from this transaction (see WebhookHandover). */
+  handover?: WebhookHandover | undefined;
+  /** The messages, when the caller has read them in this transaction already (loadMessageStates). */
+  loaded?: Map<string, MessageState>;
+  /**
+   * Statistics folded here for the caller to write last in its transaction (RollupBatch.write: on
+   * PostgreSQL the upsert locks the hour's rows until commit); written here when absent.
+   */
+  rollups?: RollupBatch;
+}
+
 /** A message_parts row, as upserted. */
 export type PartRow = MessagePartTable;
 
@@ -93,11 +105,10 @@ export async function applyStatusChanges(
   trx: Trx,
   changes: StatusChange[],
   now: number,
-  handover?: WebhookHandover,
-  /** The messages, when the caller has read them in this transaction already (loadMessageStates). */
-  loaded?: Map<string, MessageState>,
+  options: StatusWriteOptions = {},
 ): Promise<number> {
   if (changes.length === 0) return 0;
+  const { handover, loaded } = options;
   const messages = loaded ?? (await loadMessageStates(trx, [...new Set(changes.map((c) => c.messageId))]));
   const parts = new Map<string, PartRow>();
   const events: {
@@ -108,7 +119,7 @@ export async function applyStatusChanges(
     detail: string | null;
   }[] = [];
   const webhooks: WebhookEventTable[] = [];
-  const rollups = new RollupBatch();
+  const rollups = options.rollups ?? new RollupBatch();
   const nowIso = new Date(now).toISOString();
 
   for (const change of changes) {
@@ -179,7 +190,7 @@ export async function applyStatusChanges(
     await insertRows(trx, 'message_events', events.slice(i, i + CHUNK));
   for (let i = 0; i < webhooks.length; i += CHUNK)
     await insertRows(trx, 'webhook_events', webhooks.slice(i, i + CHUNK));
-  await rollups.write(trx);
+  if (!options.rollups) await rollups.write(trx);
   return webhooks.length;
 }
 

@@ -5,8 +5,8 @@ import {
   type MessageState,
   type PartRow,
   type StatusChange,
+  type StatusWriteOptions,
   upsertParts,
-  type WebhookHandover,
 } from '../messages/status.js';
 import type { ReceiptState } from '../smpp/receipt.js';
 import { inList } from '../store/insert-rows.js';
@@ -56,7 +56,7 @@ export async function applyReceiptUpdates(
   trx: Trx,
   updates: ReceiptUpdate[],
   now: number,
-  handover?: WebhookHandover,
+  options: Omit<StatusWriteOptions, 'loaded'> = {},
 ): Promise<number> {
   const final = updates.filter((u) => partStatusOf(u.state) !== null);
   if (final.length === 0) return 0;
@@ -95,7 +95,7 @@ export async function applyReceiptUpdates(
           },
     );
   }
-  return applyStatusChanges(trx, changes, now, handover, messages);
+  return applyStatusChanges(trx, changes, now, { ...options, loaded: messages });
 }
 
 type PartState = Pick<PartRow, 'message_id' | 'part_no' | 'status' | 'error_code'>;
