@@ -85,6 +85,7 @@ export interface ClaimOptions {
 export class WorkQueue {
   private readonly eventListeners = new Set<() => void>();
   private lastTenant = '';
+  private readonly bulkFloors = new BulkFloors();
   private webhookTaker: WebhookTaker | null = null;
 
   constructor(
@@ -124,19 +125,49 @@ export class WorkQueue {
       if (room <= 0 || urgentOnly) return this.loadClaimed(trx, urgent, options.owner);
       // Only here: an urgent claim reads the few urgent entries whatever the plan.
       await this.store.walkIndexes(trx);
-      const tenants = await this.tenantsWithBulk(trx);
-      const share = Math.max(1, Math.ceil(room / Math.max(1, tenants.length)));
-      const bulk: string[] = [];
-      for (const tenant of tenants) {
-        if (bulk.length >= room) break;
-        const limit = Math.min(share, room - bulk.length);
-        bulk.push(
-          ...(await this.claimWhere(trx, options, now, sql`lane_rank = 2 and tenant_id = ${tenant}`, limit)),
-        );
-      }
+      const bulk = await this.claimBulk(trx, options, now, room);
       return this.loadClaimed(trx, [...urgent, ...bulk], options.owner);
     });
+    this.bulkFloors.advance(rows);
     return rows.map(claimedMessage);
+  }
+
+  /**
+   * Bulk work shared between the tenants that have some. First a quick pass with the last list of
+   * tenants, each read above its floor; then, only when that came up short, the full pass: a fresh
+   * list of tenants, each read from its oldest entry.
+   */
+  private async claimBulk(trx: Trx, options: ClaimOptions, now: number, room: number): Promise<string[]> {
+    const floors = this.bulkFloors.current(now);
+    const bulk = floors ? await this.claimTenants(trx, options, now, room, floors.tenants, floors.above) : [];
+    if (bulk.length >= room) return bulk;
+    const tenants = await this.tenantsWithBulk(trx);
+    this.bulkFloors.reset(now, tenants);
+    bulk.push(...(await this.claimTenants(trx, options, now, room - bulk.length, tenants, new Map())));
+    return bulk;
+  }
+
+  private async claimTenants(
+    trx: Trx,
+    options: ClaimOptions,
+    now: number,
+    room: number,
+    tenants: readonly string[],
+    above: ReadonlyMap<string, string>,
+  ): Promise<string[]> {
+    const share = Math.max(1, Math.ceil(room / Math.max(1, tenants.length)));
+    const bulk: string[] = [];
+    for (const tenant of tenants) {
+      if (bulk.length >= room) break;
+      const limit = Math.min(share, room - bulk.length);
+      const floor = above.get(tenant);
+      const filter =
+        floor === undefined
+          ? sql`lane_rank = 2 and tenant_id = ${tenant}`
+          : sql`lane_rank = 2 and tenant_id = ${tenant} and message_id > ${floor}`;
+      bulk.push(...(await this.claimWhere(trx, options, now, filter, limit)));
+    }
+    return bulk;
   }
 
   /** The claimed entries with what a submit needs, read in the claiming transaction. */
@@ -204,11 +235,11 @@ export class WorkQueue {
           select (select min(tenant_id) from queue where lane_rank = 2 and tenant_id > t.tenant_id)
           from t where t.tenant_id is not null
         )
-        select tenant_id from t where tenant_id is not null limit 50`.execute(trx);
+        select tenant_id from t where tenant_id is not null limit ${TENANTS_PER_SCAN}`.execute(trx);
     let tenants = (await scan(this.lastTenant)).rows.map((r) => r.tenant_id);
-    if (tenants.length < 50 && this.lastTenant !== '') {
+    if (tenants.length < TENANTS_PER_SCAN && this.lastTenant !== '') {
       const wrapped = (await scan('')).rows.map((r) => r.tenant_id).filter((t) => !tenants.includes(t));
-      tenants = [...tenants, ...wrapped].slice(0, 50);
+      tenants = [...tenants, ...wrapped].slice(0, TENANTS_PER_SCAN);
     }
     this.lastTenant = tenants.at(-1) ?? '';
     return tenants;
@@ -371,5 +402,46 @@ export class WorkQueue {
 
   private notifyEvents(): void {
     for (const listener of this.eventListeners) listener();
+  }
+}
+
+/** Tenants with bulk work listed per claim, at most; with more, each claim takes the next ones. */
+const TENANTS_PER_SCAN = 50;
+
+/** How long a list of tenants with bulk work, and the floors read above, are used before a full pass. */
+const BULK_FLOOR_TTL_MS = 1_000;
+
+/**
+ * Where the last bulk claims stopped, per tenant. PostgreSQL keeps the index entries of sent messages
+ * (deleted queue rows) until a vacuum, and a claim reading a tenant's entries from the oldest walked
+ * past all of them: at thousands of messages a second that was 2–3 ms per claim, and as much again
+ * to list the tenants. Entries below a floor can still become due (a retry, an expired lease, a batch
+ * that committed after a later one was claimed, a scheduled message): a claim that comes up short, and
+ * every claim after the floors' second, reads from the oldest entry again, so they wait at most that.
+ */
+class BulkFloors {
+  private since = Number.NEGATIVE_INFINITY;
+  private tenants: readonly string[] = [];
+  private readonly above = new Map<string, string>();
+
+  current(now: number): { tenants: readonly string[]; above: ReadonlyMap<string, string> } | null {
+    if (now - this.since >= BULK_FLOOR_TTL_MS || this.tenants.length === 0) return null;
+    return { tenants: this.tenants, above: this.above };
+  }
+
+  reset(now: number, tenants: readonly string[]): void {
+    this.since = now;
+    // A full list (the scan's limit) is one window of a rotation between more tenants: it is not kept.
+    this.tenants = tenants.length < TENANTS_PER_SCAN ? tenants : [];
+    this.above.clear();
+  }
+
+  /** After the claim's commit: the highest bulk entry claimed per tenant. */
+  advance(rows: readonly { id: string; tenant_id: string; lane: Lane }[]): void {
+    for (const r of rows) {
+      if (r.lane !== 'bulk') continue;
+      const floor = this.above.get(r.tenant_id);
+      if (floor === undefined || r.id > floor) this.above.set(r.tenant_id, r.id);
+    }
   }
 }
