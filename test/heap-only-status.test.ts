@@ -6,6 +6,7 @@ import { openStore } from '../src/store/store.js';
 import { bearer } from './helpers/app.js';
 import { type CarrierRig, startCarrierRig, waitBound } from './helpers/carrier.js';
 import { databaseKinds } from './helpers/databases.js';
+import { minimalMessageRow } from './helpers/rows.js';
 
 /**
  * `exception_status` (migration 011): the status when it is a rare one, for the message list's status
@@ -39,20 +40,7 @@ describe.each(databaseKinds)('exception_status on $name', (kind) => {
         .insertInto('tenants')
         .values({ id: 't1', name: 'Shop', webhook_secret: 's', created_at: 0 } as never)
         .execute();
-      const message = (id: string, status: string) => ({
-        id,
-        tenant_id: 't1',
-        to_number: '+33612345678',
-        sender: 'Shop',
-        body: 'hello',
-        lane: 'bulk',
-        encoding: 'GSM-7',
-        segments: 1,
-        status,
-        expires_at: 1,
-        created_at: 1,
-        updated_at: 1,
-      });
+      const message = (id: string, status: string) => minimalMessageRow(id, 't1', { status });
       await store.db
         .insertInto('messages')
         .values([message('msg_01A', 'failed'), message('msg_01B', 'delivered')] as never)

@@ -5,6 +5,7 @@ import { WorkQueue } from '../src/dispatch/work-queue.js';
 import { ManualClock } from '../src/shared/clock.js';
 import { openStore, type Store, type Trx } from '../src/store/store.js';
 import { databaseKinds } from './helpers/databases.js';
+import { minimalMessageRow } from './helpers/rows.js';
 
 /**
  * Bulk claims start above where the previous ones stopped (BulkFloors in work-queue.ts). An entry
@@ -14,23 +15,9 @@ import { databaseKinds } from './helpers/databases.js';
  */
 describe.each(databaseKinds)('bulk claims on $name', (kind) => {
   const enqueue = async (store: Store, ids: string[]) => {
-    const row = (id: string) => ({
-      id,
-      tenant_id: 'ten_a',
-      to_number: '+33612345678',
-      sender: 'Shop',
-      body: 'hello',
-      lane: 'bulk',
-      encoding: 'GSM-7',
-      segments: 1,
-      status: 'accepted',
-      expires_at: 9e12,
-      created_at: 1,
-      updated_at: 1,
-    });
     await store.db
       .insertInto('messages')
-      .values(ids.map(row) as never)
+      .values(ids.map((id) => minimalMessageRow(id, 'ten_a', { expires_at: 9e12 })) as never)
       .execute();
     await store.db
       .insertInto('queue')
