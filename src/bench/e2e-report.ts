@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 import type { CpuUsage } from './e2e-cpu.js';
 import type { LatencyResult, LatencySpec } from './e2e-latency.js';
 import type { ThroughputResult, ThroughputSpec } from './e2e-throughput.js';
@@ -284,7 +285,8 @@ export function renderE2eSection(report: E2eReport): string {
   out.push('');
   out.push(
     '- Each run gets a new database, a new carrier simulator process, a new webhook receiver process and a ' +
-      'new Relais process: `node dist/main.js start` with `RELAIS_DATA_DIR`, `DATABASE_URL` (PostgreSQL), ' +
+      `new Relais process: \`node ${NODE_FLAGS.join(' ')} dist/main.js start\` (as \`npm start\` runs it) with ` +
+      '`RELAIS_DATA_DIR`, `DATABASE_URL` (PostgreSQL), ' +
       '`RELAIS_HTTP_PORT`, `RELAIS_LOG_LEVEL=warn` and this configuration file (`RELAIS_CONFIG`); everything ' +
       'else is the default (SQLite in WAL mode with `synchronous = FULL`; a PostgreSQL pool of 10; webhook ' +
       'concurrency 32). The latency run uses the same file with `tps: ' +

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 import type { MixSummary } from './payloads.js';
 import type { MachineInfo } from './proc.js';
 import { DISTURBED_PCT, type ScenarioResult, type ScenarioSpec } from './scenario.js';
@@ -127,7 +128,7 @@ export function renderSection(report: Report): string {
       'Relais, the load generator and PostgreSQL share these cores.',
   );
   out.push(
-    '- Relais runs as its own process, started as a user would: `node dist/main.js start` with ' +
+    `- Relais runs as its own process, started as a user would: \`node ${NODE_FLAGS.join(' ')} dist/main.js start\` (as \`npm start\` runs it) with ` +
       '`RELAIS_DATA_DIR`, `DATABASE_URL` (PostgreSQL only), `RELAIS_HTTP_PORT` and `RELAIS_LOG_LEVEL=warn`, ' +
       'otherwise the default configuration (SQLite in WAL mode with `synchronous = FULL`; a PostgreSQL pool of 10)' +
       (report.withDispatch

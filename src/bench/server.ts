@@ -3,6 +3,7 @@ import { type Agent, get, request } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 
 /**
  * Relais as a user runs it: `node dist/main.js start` in its own process, configured through the
@@ -71,7 +72,8 @@ export async function startRelais(
   /** The Relais entry point: this checkout's dist/main.js, or another checkout's (a baseline). */
   main = MAIN,
 ): Promise<RelaisProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, main, 'start'], {
+  // Started as `npm start` starts it: with Relais's V8 flags.
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, main, 'start'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
