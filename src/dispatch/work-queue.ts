@@ -414,8 +414,8 @@ const BULK_FLOOR_TTL_MS = 1_000;
 /**
  * Where the last bulk claims stopped, per tenant. PostgreSQL keeps the index entries of sent messages
  * (deleted queue rows) until a vacuum, and a claim reading a tenant's entries from the oldest walked
- * past all of them: at thousands of messages a second that was 2–3 ms per claim, and as much again
- * to list the tenants. Entries below a floor can still become due (a retry, an expired lease, a batch
+ * past all of them: at thousands of messages a second that was up to 3 ms per claim late in a run,
+ * and 1–2 ms more to list the tenants. Entries below a floor can still become due (a retry, an expired lease, a batch
  * that committed after a later one was claimed, a scheduled message): a claim that comes up short, and
  * every claim after the floors' second, reads from the oldest entry again, so they wait at most that.
  */

@@ -59,11 +59,11 @@ export interface Store {
    */
   anyOf(column: RawBuilder<unknown>, subquery: RawBuilder<unknown>): RawBuilder<unknown>;
   /**
-   * Run first in a claim's transaction. PostgreSQL: no bitmap scans for the rest of it, so a claim
-   * walks an index in claim order and stops at its limit. The queue grows from empty to hundreds of
+   * Run in a claim's transaction before its bulk statements (WorkQueue.claim). PostgreSQL: no bitmap
+   * scans for the rest of it, so a claim walks an index in claim order and stops at its limit. The queue grows from empty to hundreds of
    * thousands of rows in seconds, faster than autovacuum analyses it; with the statistics of an
    * emptier table the planner put a tenant's bulk backlog at one row and chose a bitmap scan and a
-   * sort of all of it (EXPLAIN ANALYZE during the throughput benchmark: 22–75 ms per claim, against
+   * sort of all of it (EXPLAIN ANALYZE during the throughput benchmark: 22–95 ms per claim, against
    * 0.5–1.6 ms for the index walk at the same moment). SQLite: nothing.
    */
   walkIndexes(trx: Trx): Promise<void>;
