@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { LookupAddress } from 'node:dns';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   DEFAULT_RETRY_FOR_MS,
   nextRetryDelayMs,
@@ -562,10 +562,12 @@ describe('webhook requests on their own thread (DeliveryPool)', () => {
   let server: http.Server;
   let base: string;
   const hung: http.ServerResponse[] = [];
+  const held: http.ServerResponse[] = [];
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       req.resume();
       if (req.url === '/hang') hung.push(res);
+      else if (req.url === '/hold') held.push(res);
       else req.on('end', () => res.writeHead(204).end());
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -584,7 +586,7 @@ describe('webhook requests on their own thread (DeliveryPool)', () => {
   });
 
   it('answers with the thread’s results, including the guard’s refusals', async () => {
-    const pool = new DeliveryPool();
+    const pool = new DeliveryPool(4);
     try {
       const ok = await pool.deliver(request('/ok'));
       expect(ok).toMatchObject({ ok: true, statusCode: 204, error: null });
@@ -596,8 +598,29 @@ describe('webhook requests on their own thread (DeliveryPool)', () => {
     }
   });
 
+  it('runs at most its exchanges at once; the others wait, and their timeouts start with their exchange', async () => {
+    const pool = new DeliveryPool(2);
+    try {
+      const first = [pool.deliver(request('/hold')), pool.deliver(request('/hold'))];
+      // Times out after 1 s of its own exchange: it must not be charged the 1.5 s it waits.
+      const third = pool.deliver({ ...request('/hold'), timeoutMs: 1000 });
+      await vi.waitFor(() => expect(held).toHaveLength(2));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(held).toHaveLength(2);
+      for (const res of held.splice(0)) res.writeHead(200).end();
+      for (const result of await Promise.all(first))
+        expect(result).toMatchObject({ ok: true, statusCode: 200 });
+      await vi.waitFor(() => expect(held).toHaveLength(1));
+      held.shift()!.writeHead(200).end();
+      expect(await third).toMatchObject({ ok: true, statusCode: 200 });
+    } finally {
+      for (const res of held.splice(0)) res.destroy();
+      await pool.close();
+    }
+  });
+
   it('fails the requests in flight as retryable when its thread dies, and starts another', async () => {
-    const pool = new DeliveryPool();
+    const pool = new DeliveryPool(4);
     try {
       const inFlight = pool.deliver(request('/hang'));
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -7,7 +7,7 @@ import { listen } from '../simulator/listen.js';
  * 200 as soon as the body is read, then counts its events (a batched body `{"type":"batch","events":[…]}`
  * counts each event), per status and per distinct event id (deliveries are at least once).
  *
- *   GET /count   {"requests", "events", "unique", "duplicates", "malformed", "byStatus", "firstAt", "lastUniqueAt"}
+ *   GET /count   {"requests", "connections", "events", "unique", "duplicates", "malformed", "byStatus", "firstAt", "lastUniqueAt"}
  *   GET /clock   {"now": wall-clock ms}
  *
  * Times are wall-clock ms (performance.timeOrigin + performance.now()), taken right after the answer is
@@ -24,6 +24,8 @@ interface EventShape {
 const seen = new Set<string>();
 const counts = {
   requests: 0,
+  /** TCP connections accepted: with keep-alive, about as many as Relais has requests in flight. */
+  connections: 0,
   events: 0,
   unique: 0,
   duplicates: 0,
@@ -80,6 +82,9 @@ const server = createServer((req, res) => {
   const text = JSON.stringify(body ?? { error: 'not found' });
   res.writeHead(body ? 200 : 404, { 'content-type': 'application/json', 'content-length': text.length });
   res.end(text);
+});
+server.on('connection', () => {
+  counts.connections++;
 });
 // Relais keeps its webhook connections alive (idle up to 30 s): do not close them first.
 server.keepAliveTimeout = 60_000;

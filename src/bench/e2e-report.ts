@@ -117,7 +117,7 @@ export function throughputTable(runs: DatabaseE2e[]): string {
     'all submitted',
     'all delivered',
     'all webhooks answered',
-    'webhook requests',
+    'webhook requests (connections)',
     'Relais CPU per msg',
     'Relais CPU',
     'Relais peak RSS',
@@ -146,7 +146,7 @@ export function throughputTable(runs: DatabaseE2e[]): string {
         r.webhooksSeconds === null && cap
           ? `> ${sec(cap.seconds)} (${n0(cap.webhookEvents)} of ${n0(2 * N)} events by then)`
           : sec(r.webhooksSeconds),
-        n0(r.receiver.requests),
+        `${n0(r.receiver.requests)} (${n0(r.receiver.connections)})`,
         // Capped: part of the work was still to do, so a per-message cost would flatter.
         cap ? '–' : `${n0(r.cpu.relaisUsPerMsg)} µs`,
         ...cpuCells(r.cpu),

@@ -37,6 +37,7 @@ export interface ConnectorSettings {
 /** GET /count of the webhook receiver (src/bench/e2e-hook.ts). */
 export interface HookCount {
   requests: number;
+  connections: number;
   events: number;
   unique: number;
   duplicates: number;

@@ -122,7 +122,8 @@ export async function runThroughput(
         log(
           `    ${since(now).toFixed(0).padStart(4)} s: intake ${intakeDone ? 'done' : 'running'}, carrier ` +
             `${n0(sim.submitsAccepted)} submits / ${n0(sim.receiptsAcknowledged)} receipts stored, ` +
-            `webhooks ${n0(hook.unique)} of ${n0(2 * N)} events in ${n0(hook.requests)} requests`,
+            `webhooks ${n0(hook.unique)} of ${n0(2 * N)} events in ${n0(hook.requests)} requests ` +
+            `over ${n0(hook.connections)} connections`,
         );
       }
       if (intakeDone && sim.receiptsAcknowledged >= N && hook.unique >= 2 * N) break;

@@ -29,6 +29,8 @@ export class RequestThread<Req, Res> {
     private readonly script: URL,
     private readonly name: string,
     private readonly lost: (req: Req, reason: string) => Res,
+    /** Given to the script as `workerData`. */
+    private readonly workerData?: unknown,
   ) {}
 
   request(req: Req): Promise<Res> {
@@ -50,7 +52,7 @@ export class RequestThread<Req, Res> {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(this.script);
+    const worker = new Worker(this.script, { workerData: this.workerData });
     // Only requests in flight keep the process alive.
     worker.unref();
     worker.on('message', ({ id, res }: ThreadReply<Res>) => {

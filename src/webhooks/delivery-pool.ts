@@ -2,31 +2,43 @@ import { RequestThread } from '../shared/request-thread.js';
 import { workerScript } from '../shared/worker-script.js';
 import type { DeliveryRequest, DeliveryResult } from './http-delivery.js';
 
+/** What delivery-thread.ts is started with. */
+export interface DeliveryThreadData {
+  /** HTTP exchanges at once; requests beyond it wait in the thread. */
+  maxExchanges: number;
+}
+
 /**
  * Webhook HTTP requests made by a worker thread (delivery-thread.ts runs deliverWebhook there).
  *
  * Why: a tenant that takes one event per request (the default) costs one HTTP exchange per status
- * change, and Node's HTTP client spent about 57 µs of CPU on each (measured: 20,000 POSTs to a local
- * receiver). On the main thread that competed with intake, SMPP and the database; the end-to-end
- * benchmark in that mode was bound by it (carrier done at 40 s, webhooks at 89 s). The thread gets
- * the requests and answers with their results; what stays on the main thread is choosing,
- * signing and recording them. Each message is a few hundred bytes each way.
+ * change, and Node's HTTP client spends about 40 µs of CPU on each (measured: 40,000 POSTs to a
+ * local receiver over kept-alive connections). On the main thread that competed with intake, SMPP
+ * and the database; the end-to-end benchmark in that mode was bound by it (carrier done at 40 s,
+ * webhooks at 89 s). The thread gets the requests and answers with their results; what stays on the
+ * main thread is choosing, signing and recording them. Each message is a few hundred bytes each way.
  *
  * A thread that dies fails its requests as retryable errors (they are retried like any failed
  * attempt) and is replaced at the next request.
  */
 export class DeliveryPool {
-  private readonly thread = new RequestThread<DeliveryRequest, DeliveryResult>(
-    workerScript(import.meta.url, 'delivery-thread.js'),
-    'webhook delivery',
-    (_req, reason) => ({ ok: false, statusCode: null, error: reason, durationMs: 0, retryable: true }),
-  );
+  private readonly thread: RequestThread<DeliveryRequest, DeliveryResult>;
+
+  /** `maxExchanges`: HTTP exchanges the thread runs at once; it holds further requests until one ends. */
+  constructor(maxExchanges: number) {
+    this.thread = new RequestThread<DeliveryRequest, DeliveryResult>(
+      workerScript(import.meta.url, 'delivery-thread.js'),
+      'webhook delivery',
+      (_req, reason) => ({ ok: false, statusCode: null, error: reason, durationMs: 0, retryable: true }),
+      { maxExchanges } satisfies DeliveryThreadData,
+    );
+  }
 
   deliver(req: DeliveryRequest): Promise<DeliveryResult> {
     return this.thread.request(req);
   }
 
-  /** Ends the thread (requests still in flight fail as retryable). */
+  /** Ends the thread (requests still in flight or waiting in it fail as retryable). */
   close(): Promise<void> {
     return this.thread.close('webhook delivery stopped');
   }

@@ -1,10 +1,33 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { ThreadReply, ThreadRequest } from '../shared/request-thread.js';
+import type { DeliveryThreadData } from './delivery-pool.js';
 import { type DeliveryRequest, type DeliveryResult, deliverWebhook } from './http-delivery.js';
 
-/** Worker side of delivery-pool.ts: runs each request it is sent and posts its result back. */
+/**
+ * Worker side of delivery-pool.ts: runs the requests it is sent, at most `maxExchanges` at once, in
+ * the order they came, and posts each result back. The others wait here, so a finished exchange is
+ * followed at once by the next one, without a round trip through the main thread.
+ */
 const port = parentPort!;
-port.on('message', ({ id, req }: ThreadRequest<DeliveryRequest>) => {
-  // deliverWebhook never throws: every outcome, failures included, is a result.
-  void deliverWebhook(req).then((res) => port.postMessage({ id, res } satisfies ThreadReply<DeliveryResult>));
+const { maxExchanges } = workerData as DeliveryThreadData;
+const waiting: ThreadRequest<DeliveryRequest>[] = [];
+let running = 0;
+
+function startNext(): void {
+  while (running < maxExchanges && waiting.length > 0) {
+    const { id, req } = waiting.shift()!;
+    running++;
+    // deliverWebhook never throws: every outcome, failures included, is a result. Its timeout
+    // starts here, so the time spent waiting above does not count against the receiver.
+    void deliverWebhook(req).then((res) => {
+      running--;
+      port.postMessage({ id, res } satisfies ThreadReply<DeliveryResult>);
+      startNext();
+    });
+  }
+}
+
+port.on('message', (request: ThreadRequest<DeliveryRequest>) => {
+  waiting.push(request);
+  startNext();
 });

@@ -32,7 +32,14 @@ export class WebhookSender implements WebhookTaker {
   private flushTimer: NodeJS.Timeout | null = null;
   private unrecorded: AttemptRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
-  private readonly http = new DeliveryPool();
+  private readonly http: DeliveryPool;
+  /**
+   * Deliveries handed to the thread at once: twice the exchanges it runs, so the next one already
+   * waits there when an exchange ends. With only as many as it runs, each slot also waited for a
+   * round trip through this thread's event loop (its SQLite transactions, claims and records): 32
+   * exchanges at once answered about 6,000 events/s in the carrier-path benchmark.
+   */
+  private readonly slots: number;
 
   constructor(
     store: Store,
@@ -42,6 +49,8 @@ export class WebhookSender implements WebhookTaker {
     private readonly metrics?: Metrics,
   ) {
     this.outbox = new WebhookOutbox(store);
+    this.http = new DeliveryPool(config.concurrency);
+    this.slots = config.concurrency * 2;
   }
 
   start(): void {
@@ -83,7 +92,7 @@ export class WebhookSender implements WebhookTaker {
    * by take(), with no claim statement. Past that they are written due, and claimed in their turn.
    */
   lease(): number | null {
-    if (!this.running || this.waitingEvents >= this.config.concurrency * MAX_CLAIM_PER_SLOT * 2) return null;
+    if (!this.running || this.waitingEvents >= this.slots * MAX_CLAIM_PER_SLOT) return null;
     return this.clock.now() + this.leaseMs();
   }
 
@@ -113,7 +122,8 @@ export class WebhookSender implements WebhookTaker {
     return slots * MAX_CLAIM_PER_SLOT;
   }
 
-  // The lease must outlast one delivery at its timeout plus the time to record it.
+  // The lease must outlast one delivery at its timeout, plus one timeout waiting in the thread behind
+  // deliveries at theirs (it holds at most as many waiting as it runs), plus the time to record it.
   private leaseMs(): number {
     return this.config.timeout_ms * 2 + 5_000;
   }
@@ -124,7 +134,7 @@ export class WebhookSender implements WebhookTaker {
       await this.fill();
       if (!this.running) break;
       // A full claim means more may be due: go on as soon as a slot is free.
-      if (this.tableMayHaveDue && this.inFlight.size < this.config.concurrency) continue;
+      if (this.tableMayHaveDue && this.inFlight.size < this.slots) continue;
       await this.sleep();
     }
   }
@@ -134,7 +144,7 @@ export class WebhookSender implements WebhookTaker {
    * then starts waiting deliveries, oldest first, while slots are free.
    */
   private async fill(): Promise<void> {
-    const free = this.config.concurrency - this.inFlight.size;
+    const free = this.slots - this.inFlight.size;
     if (this.tableMayHaveDue && this.waiting.length < Math.max(free, 1)) {
       this.tableMayHaveDue = false;
       try {
@@ -146,7 +156,7 @@ export class WebhookSender implements WebhookTaker {
         this.log.error({ err }, 'webhook sender could not lease events');
       }
     }
-    while (this.waiting.length > 0 && this.inFlight.size < this.config.concurrency) {
+    while (this.waiting.length > 0 && this.inFlight.size < this.slots) {
       const delivery = this.waiting.shift()!;
       this.waitingEvents -= delivery.length;
       const key = deliveryKey(delivery[0]!);
