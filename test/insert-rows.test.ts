@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inList, insertRows } from '../src/store/insert-rows.js';
+import { inList, insertRows, updateRows } from '../src/store/insert-rows.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { databaseKinds } from './helpers/databases.js';
 
-describe.each(databaseKinds)('multi-row inserts written by hand on $name', (kind) => {
+describe.each(databaseKinds)('multi-row inserts and updates written by hand on $name', (kind) => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp(kind);
@@ -67,6 +67,50 @@ describe.each(databaseKinds)('multi-row inserts written by hand on $name', (kind
       .where('message_id', '=', part.message_id)
       .executeTakeFirstOrThrow();
     expect(row).toEqual({ carrier_id: 'abc', status: 'delivered' });
+  });
+
+  it('updateRows gives each row its own values, found by its key, and leaves the other rows alone', async () => {
+    const event = (i: number) => ({
+      id: `evt_update_rows_${i}`,
+      tenant_id: 'ten_update_rows',
+      message_id: null,
+      type: 'message.status',
+      url: 'https://example.com/hook',
+      payload: '{}',
+      status: 'pending' as const,
+      attempts: 0,
+      next_attempt_at: 1000 + i,
+      last_error: null,
+      created_at: 1000,
+    });
+    await t.app.store.write((trx) => insertRows(trx, 'webhook_events', [0, 1, 2, 3].map(event)));
+    const errors = [`it's "quoted"`, 'back\\slash, {comma}', null];
+    await t.app.store.write((trx) =>
+      updateRows(
+        trx,
+        'webhook_events',
+        'id',
+        // Out of key order, and one key that matches no row.
+        [2, 0, 1, 9].map((i) => ({
+          id: `evt_update_rows_${i}`,
+          next_attempt_at: 5_000_000_000_000 + i,
+          last_error: i < errors.length ? errors[i] : 'none',
+        })),
+        `"attempts" = "attempts" + 1, "next_attempt_at" = "v"."next_attempt_at", "last_error" = "v"."last_error"`,
+      ),
+    );
+    const back = await t.app.store.db
+      .selectFrom('webhook_events')
+      .select(['id', 'attempts', 'next_attempt_at', 'last_error'])
+      .where('id', 'like', 'evt_update_rows_%')
+      .orderBy('id')
+      .execute();
+    expect(back).toEqual([
+      { id: 'evt_update_rows_0', attempts: 1, next_attempt_at: 5_000_000_000_000, last_error: errors[0] },
+      { id: 'evt_update_rows_1', attempts: 1, next_attempt_at: 5_000_000_000_001, last_error: errors[1] },
+      { id: 'evt_update_rows_2', attempts: 1, next_attempt_at: 5_000_000_000_002, last_error: null },
+      { id: 'evt_update_rows_3', attempts: 0, next_attempt_at: 1003, last_error: null },
+    ]);
   });
 
   it('inList matches exactly the values given, one parameter or many, and none for an unknown one', async () => {
