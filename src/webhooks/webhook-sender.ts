@@ -34,10 +34,12 @@ export class WebhookSender implements WebhookTaker {
   private recording: Promise<void> = Promise.resolve();
   private readonly http: DeliveryPool;
   /**
-   * Deliveries handed to the thread at once: twice the exchanges it runs, so the next one already
-   * waits there when an exchange ends. With only as many as it runs, each slot also waited for a
-   * round trip through this thread's event loop (its SQLite transactions, claims and records): 32
-   * exchanges at once answered about 6,000 events/s in the carrier-path benchmark.
+   * Deliveries handed to the thread at once: HANDED_OVER_PER_EXCHANGE times the exchanges it runs,
+   * so the next ones already wait there when an exchange ends. With only as many as it runs, each
+   * slot also waited for a round trip through this thread's event loop, which the carrier path's
+   * transactions hold for milliseconds: with one event per request, the carrier-path benchmark got
+   * 2,447 msg/s that way, 3,077 with twice as many and 3,198 with four times (medians of 3 pairs,
+   * docs/benchmarks.md).
    */
   private readonly slots: number;
 
@@ -50,7 +52,7 @@ export class WebhookSender implements WebhookTaker {
   ) {
     this.outbox = new WebhookOutbox(store);
     this.http = new DeliveryPool(config.concurrency);
-    this.slots = config.concurrency * 2;
+    this.slots = config.concurrency * HANDED_OVER_PER_EXCHANGE;
   }
 
   start(): void {
@@ -122,10 +124,10 @@ export class WebhookSender implements WebhookTaker {
     return slots * MAX_CLAIM_PER_SLOT;
   }
 
-  // The lease must outlast one delivery at its timeout, plus one timeout waiting in the thread behind
-  // deliveries at theirs (it holds at most as many waiting as it runs), plus the time to record it.
+  // The lease must outlast a delivery's wait in the thread (behind at most HANDED_OVER_PER_EXCHANGE - 1
+  // rounds of exchanges, each ending by its timeout), its own exchange, and the time to record it.
   private leaseMs(): number {
-    return this.config.timeout_ms * 2 + 5_000;
+    return this.config.timeout_ms * HANDED_OVER_PER_EXCHANGE + 5_000;
   }
 
   private async run(): Promise<void> {
@@ -292,6 +294,9 @@ export class WebhookSender implements WebhookTaker {
     });
   }
 }
+
+/** Deliveries handed to the thread per exchange it may run at once (see `slots`). */
+const HANDED_OVER_PER_EXCHANGE = 4;
 
 /** Events claimed per free delivery slot: a batch fills up to this many (tenants' sizes are capped). */
 const MAX_CLAIM_PER_SLOT = 20;
