@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { NODE_FLAGS } from '../src/shared/node-flags.js';
 
@@ -21,6 +22,11 @@ describe('the V8 flags Relais starts with', () => {
     );
     const cmd = ['node', ...NODE_FLAGS, 'dist/main.js', 'start'].map((a) => `"${a}"`).join(', ');
     expect(read('deploy/Dockerfile')).toContain(`CMD [${cmd}]`);
+  });
+
+  it('start the built relais command run by itself (tsc does not make dist/main.js executable; the build does)', () => {
+    const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+    expect(execFileSync(main, ['--help'], { encoding: 'utf8' })).toMatch(/^usage: relais <command>/);
   });
 
   it('take effect: with them the young generation grows past Node.js 20’s 32 MiB', () => {
