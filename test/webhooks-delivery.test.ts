@@ -11,6 +11,12 @@ import {
   shouldGiveUp,
 } from '../src/webhooks/backoff.js';
 import { DeliveryPool } from '../src/webhooks/delivery-pool.js';
+import {
+  EndpointBreakers,
+  FAILURES_TO_PAUSE,
+  FIRST_PAUSE_MS,
+  MAX_PAUSE_MS,
+} from '../src/webhooks/endpoint-breakers.js';
 import { deliverWebhook } from '../src/webhooks/http-delivery.js';
 import { SIGNATURE_HEADER, signPayload, verifySignature } from '../src/webhooks/signature.js';
 import {
@@ -635,5 +641,54 @@ describe('webhook requests on their own thread (DeliveryPool)', () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe('endpoint breakers', () => {
+  const key = 'ten_a\u0000https://a.example/hook';
+  const failTimes = (b: EndpointBreakers, n: number, now: number) => {
+    const paused: boolean[] = [];
+    for (let i = 0; i < n; i++) paused.push(b.record(key, true, now));
+    return paused;
+  };
+
+  it(`pauses an endpoint after ${FAILURES_TO_PAUSE} failures in a row, and only that endpoint`, () => {
+    const b = new EndpointBreakers();
+    expect(failTimes(b, FAILURES_TO_PAUSE - 1, 1000)).not.toContain(true);
+    expect(b.deferUntil(key, 1000)).toBeNull();
+    expect(b.record(key, true, 1000)).toBe(true);
+    expect(b.deferUntil(key, 1001)).toBe(1000 + FIRST_PAUSE_MS);
+    expect(b.deferUntil('ten_b\u0000https://b.example/hook', 1001)).toBeNull();
+    // Failures of deliveries still in flight when it paused change nothing.
+    expect(b.record(key, true, 2000)).toBe(false);
+    expect(b.deferUntil(key, 2001)).toBe(1000 + FIRST_PAUSE_MS);
+  });
+
+  it('an answer resets the count: failures must come in a row', () => {
+    const b = new EndpointBreakers();
+    failTimes(b, FAILURES_TO_PAUSE - 1, 0);
+    b.record(key, false, 0);
+    expect(failTimes(b, FAILURES_TO_PAUSE - 1, 0)).not.toContain(true);
+    expect(b.deferUntil(key, 0)).toBeNull();
+  });
+
+  it('after the pause one probe goes; its failure doubles the pause (up to the cap), its success ends it', () => {
+    const b = new EndpointBreakers();
+    failTimes(b, FAILURES_TO_PAUSE, 0);
+    let now = FIRST_PAUSE_MS;
+    let pause = FIRST_PAUSE_MS;
+    for (let round = 0; round < 8; round++) {
+      expect(b.deferUntil(key, now)).toBeNull(); // the probe
+      expect(b.deferUntil(key, now)).toBe(now + pause); // the others wait for its answer
+      expect(b.record(key, true, now)).toBe(true);
+      pause = Math.min(pause * 2, MAX_PAUSE_MS);
+      expect(b.deferUntil(key, now)).toBe(now + pause);
+      now += pause;
+    }
+    expect(pause).toBe(MAX_PAUSE_MS);
+    expect(b.deferUntil(key, now)).toBeNull();
+    b.record(key, false, now);
+    expect(b.deferUntil(key, now)).toBeNull();
+    expect(b.deferUntil(key, now)).toBeNull();
   });
 });

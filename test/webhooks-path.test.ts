@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/shared/clock.js';
+import { FAILURES_TO_PAUSE, FIRST_PAUSE_MS } from '../src/webhooks/endpoint-breakers.js';
 import { verifySignature } from '../src/webhooks/signature.js';
 import { bearer, startTestApp, type TestApp } from './helpers/app.js';
 import { databaseKinds } from './helpers/databases.js';
@@ -521,6 +522,70 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       await fast.waitFor(2);
       expect(hanging.size).toBe(3); // the slow deliveries are still pending, yet the fast ones went through
       expect(fast.requests.map((r) => JSON.parse(r.body).data.id).sort()).toEqual(fastIds.sort());
+    } finally {
+      for (const res of hanging) res.destroy();
+      slow.closeAllConnections();
+      slow.close();
+      await t.close();
+      await fast.stop();
+    }
+  });
+
+  it('pauses an endpoint that keeps timing out: its backlog waits, other tenants’ events go at once', async () => {
+    const { createServer } = await import('node:http');
+    let slowRequests = 0;
+    const hanging = new Set<import('node:http').ServerResponse>();
+    const slow = createServer((_req, res) => {
+      slowRequests++;
+      hanging.add(res);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const slowUrl = `http://127.0.0.1:${(slow.address() as import('node:net').AddressInfo).port}/hook`;
+    const fast = new WebhookReceiver();
+    const fastUrl = await fast.start();
+    const t = await startTestApp(
+      kind,
+      { webhooks: { allow_private_targets: true, timeout_ms: 300, concurrency: 2 } },
+      { listen: true },
+    );
+    try {
+      const slowTenant = await t.tenant('Slow', slowUrl);
+      const fastTenant = await t.tenant('Fast', fastUrl);
+      const send = async (apiKey: string) =>
+        (
+          await t.app.http.inject({
+            method: 'POST',
+            url: '/v1/messages',
+            headers: bearer(apiKey),
+            payload: { to: '+33612345678', from: 'Shop', text: 'x' },
+          })
+        ).json().id as string;
+      const slowIds: string[] = [];
+      for (let i = 0; i < 60; i++) slowIds.push(await send(slowTenant.apiKey));
+      await t.app.workQueue.record(slowIds.map((id) => ({ messageId: id, status: 'delivered' as const })));
+      const fastIds = [await send(fastTenant.apiKey), await send(fastTenant.apiKey)];
+      await t.app.workQueue.record(fastIds.map((id) => ({ messageId: id, status: 'delivered' as const })));
+      await fast.waitFor(2);
+      // Without the pause the 60 events ahead of them would take 60 × 300 ms / 2 = 9 s of timeouts.
+      // With it: the failures that paused the endpoint, and what was already in the delivery thread.
+      const sentToSlow = slowRequests;
+      expect(sentToSlow).toBeGreaterThanOrEqual(FAILURES_TO_PAUSE);
+      expect(sentToSlow).toBeLessThanOrEqual(FAILURES_TO_PAUSE + 2 * 4);
+      // Long enough for the requests still in flight to time out and be recorded.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(slowRequests).toBe(sentToSlow);
+      const events = await t.app.store.db
+        .selectFrom('webhook_events')
+        .select(['status', 'attempts', 'next_attempt_at'])
+        .where('tenant_id', '=', slowTenant.id)
+        .execute();
+      expect(events).toHaveLength(60);
+      expect(events.every((e) => e.status === 'pending')).toBe(true);
+      // The events not attempted are put off to the end of the pause, their attempts not counted.
+      expect(events.filter((e) => e.attempts > 0)).toHaveLength(sentToSlow);
+      const putOff = events.filter((e) => e.attempts === 0);
+      expect(putOff).toHaveLength(60 - sentToSlow);
+      for (const e of putOff) expect(e.next_attempt_at).toBeGreaterThan(Date.now() + FIRST_PAUSE_MS / 2);
     } finally {
       for (const res of hanging) res.destroy();
       slow.closeAllConnections();

@@ -51,6 +51,11 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly webhookEndpointPauses = new Counter({
+    name: 'relais_webhook_endpoint_pauses_total',
+    help: 'Webhook endpoints paused after failing again and again (a pause starts, or a failed probe restarts it)',
+    registers: [this.registry],
+  });
 
   constructor() {
     // Event-loop lag, heap, RSS, CPU, open handles: the process side of "is it healthy".

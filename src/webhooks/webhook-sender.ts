@@ -5,13 +5,15 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { nextRetryDelayMs, shouldGiveUp } from './backoff.js';
 import { DeliveryPool } from './delivery-pool.js';
+import { EndpointBreakers } from './endpoint-breakers.js';
 import { type AttemptRecord, type DueEvent, WebhookOutbox, type WebhookTaker } from './outbox.js';
 import { SIGNATURE_HEADER, signPayload } from './signature.js';
 
 /**
  * Delivers the webhook outbox: leases due events, POSTs each signed body, and records every attempt
- * with its outcome. Deliveries are pipelined: a slot freed by a fast endpoint is refilled at once, so
- * one slow customer endpoint (up to the timeout) cannot hold back everyone else's events. Wakes on
+ * with its outcome. Deliveries are pipelined: a slot freed by a fast endpoint is refilled at once,
+ * and an endpoint that keeps failing is paused (EndpointBreakers), so a customer endpoint that hangs
+ * until the timeout cannot hold back everyone else's events for long. Wakes on
  * `notify()` when new events are committed, and polls as a fallback (events from other processes,
  * retries coming due).
  */
@@ -33,6 +35,7 @@ export class WebhookSender implements WebhookTaker {
   private unrecorded: AttemptRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
   private readonly http: DeliveryPool;
+  private readonly breakers = new EndpointBreakers();
   /**
    * Deliveries handed to the thread at once: HANDED_OVER_PER_EXCHANGE times the exchanges it runs,
    * so the next ones already wait there when an exchange ends. With only as many as it runs, each
@@ -158,13 +161,19 @@ export class WebhookSender implements WebhookTaker {
         this.log.error({ err }, 'webhook sender could not lease events');
       }
     }
+    const deferred = new Map<number, string[]>();
+    const now = this.clock.now();
     while (this.waiting.length > 0 && this.inFlight.size < this.slots) {
       const delivery = this.waiting.shift()!;
       this.waitingEvents -= delivery.length;
       const key = deliveryKey(delivery[0]!);
       if (this.open.get(key) === delivery) this.open.delete(key);
-      this.launch(delivery);
+      const until = this.breakers.deferUntil(key, now);
+      if (until === null) this.launch(delivery);
+      else deferred.set(until, [...(deferred.get(until) ?? []), ...delivery.map((e) => e.id)]);
     }
+    // A paused endpoint's events are due again when its pause ends: not attempted, not counted.
+    for (const [until, ids] of deferred) await this.releaseLeases(ids, until);
   }
 
   /** Events join the waiting deliveries: a batching tenant's go into its open batch while it has room. */
@@ -173,10 +182,11 @@ export class WebhookSender implements WebhookTaker {
     addToDeliveries(this.waiting, this.open, events);
   }
 
-  private async releaseLeases(ids: string[]): Promise<void> {
+  /** The events are due again at `at` (now by default) for whoever runs then. */
+  private async releaseLeases(ids: string[], at = this.clock.now()): Promise<void> {
     if (ids.length === 0) return;
     try {
-      await this.outbox.release(ids, this.clock.now());
+      await this.outbox.release(ids, at);
     } catch (err) {
       // The leases then run out on their own.
       this.log.warn({ err, events: ids.length }, 'could not give back webhook leases');
@@ -257,6 +267,18 @@ export class WebhookSender implements WebhookTaker {
       timeoutMs: this.config.timeout_ms,
       allowPrivateTargets: this.config.allow_private_targets,
     });
+    if (this.breakers.record(deliveryKey(first), !result.ok && result.retryable, this.clock.now())) {
+      this.metrics?.webhookEndpointPauses.inc();
+      this.log.warn(
+        {
+          tenant_id: first.tenant_id,
+          host: hostOf(first.url),
+          status_code: result.statusCode,
+          error: result.error,
+        },
+        'webhook endpoint keeps failing: no requests to it until its pause ends',
+      );
+    }
     return events.map((event) => {
       const attempt = event.attempts + 1;
       let outcome: AttemptRecord['outcome'];
@@ -327,6 +349,11 @@ function addToDeliveries(deliveries: DueEvent[][], open: Map<string, DueEvent[]>
     }
     group.push(event);
   }
+}
+
+function hostOf(url: string): string | null {
+  // Only the host is logged: a callback URL's path or query may carry the customer's token.
+  return URL.canParse(url) ? new URL(url).host : null;
 }
 
 function deliveryKey(event: DueEvent): string {
