@@ -1,3 +1,5 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/shared/clock.js';
 import { FAILURES_TO_PAUSE, FIRST_PAUSE_MS } from '../src/webhooks/endpoint-breakers.js';
@@ -482,102 +484,94 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
     }
   });
 
-  it('keeps delivering to healthy endpoints while another endpoint hangs', async () => {
-    const hanging = new Set<import('node:http').ServerResponse>();
-    const { createServer } = await import('node:http');
-    const slow = createServer((_req, res) => {
-      hanging.add(res); // never answers: the sender must time out, not wait forever
-    });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    const slowUrl = `http://127.0.0.1:${(slow.address() as import('node:net').AddressInfo).port}/hook`;
-    const fast = new WebhookReceiver();
-    const fastUrl = await fast.start();
-
-    const t = await startTestApp(
-      kind,
-      { webhooks: { allow_private_targets: true, timeout_ms: 30_000, concurrency: 4 } },
-      { listen: true },
-    );
-    try {
-      const slowTenant = await t.tenant('Slow', slowUrl);
-      const fastTenant = await t.tenant('Fast', fastUrl);
-      const send = async (apiKey: string) =>
-        (
-          await t.app.http.inject({
-            method: 'POST',
-            url: '/v1/messages',
-            headers: bearer(apiKey),
-            payload: { to: '+33612345678', from: 'Shop', text: 'x' },
-          })
-        ).json().id as string;
-      const slowIds = [
-        await send(slowTenant.apiKey),
-        await send(slowTenant.apiKey),
-        await send(slowTenant.apiKey),
-      ];
-      await t.app.workQueue.record(slowIds.map((id) => ({ messageId: id, status: 'delivered' as const })));
-      while (hanging.size < 3) await new Promise((r) => setTimeout(r, 10));
-      const fastIds = [await send(fastTenant.apiKey), await send(fastTenant.apiKey)];
-      await t.app.workQueue.record(fastIds.map((id) => ({ messageId: id, status: 'delivered' as const })));
-      await fast.waitFor(2);
-      expect(hanging.size).toBe(3); // the slow deliveries are still pending, yet the fast ones went through
-      expect(fast.requests.map((r) => JSON.parse(r.body).data.id).sort()).toEqual(fastIds.sort());
-    } finally {
-      for (const res of hanging) res.destroy();
-      slow.closeAllConnections();
-      slow.close();
-      await t.close();
-      await fast.stop();
-    }
-  });
-
-  it('pauses an endpoint that keeps timing out: its backlog waits, other tenants’ events go at once', async () => {
-    const { createServer } = await import('node:http');
+  /**
+   * Two tenants: Slow, whose endpoint never answers (the sender must time out, not wait forever),
+   * and Fast. `deliver(tenant, n)` creates n messages and records them delivered: one event each.
+   */
+  async function hungAndFast(webhooks: Record<string, unknown>) {
+    const hanging = new Set<ServerResponse>();
     let slowRequests = 0;
-    const hanging = new Set<import('node:http').ServerResponse>();
     const slow = createServer((_req, res) => {
       slowRequests++;
       hanging.add(res);
     });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    const slowUrl = `http://127.0.0.1:${(slow.address() as import('node:net').AddressInfo).port}/hook`;
     const fast = new WebhookReceiver();
     const fastUrl = await fast.start();
     const t = await startTestApp(
       kind,
-      { webhooks: { allow_private_targets: true, timeout_ms: 300, concurrency: 2 } },
+      { webhooks: { allow_private_targets: true, ...webhooks } },
       { listen: true },
     );
+    const slowTenant = await t.tenant(
+      'Slow',
+      `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook`,
+    );
+    const fastTenant = await t.tenant('Fast', fastUrl);
+    const deliver = async (tenant: { apiKey: string }, n: number) => {
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const res = await t.app.http.inject({
+          method: 'POST',
+          url: '/v1/messages',
+          headers: bearer(tenant.apiKey),
+          payload: { to: '+33612345678', from: 'Shop', text: 'x' },
+        });
+        ids.push(res.json().id as string);
+      }
+      await t.app.workQueue.record(ids.map((id) => ({ messageId: id, status: 'delivered' as const })));
+      return ids;
+    };
+    return {
+      t,
+      fast,
+      slowTenant,
+      fastTenant,
+      hanging,
+      deliver,
+      slowRequests: () => slowRequests,
+      async close() {
+        for (const res of hanging) res.destroy();
+        slow.closeAllConnections();
+        slow.close();
+        await t.close();
+        await fast.stop();
+      },
+    };
+  }
+
+  it('keeps delivering to healthy endpoints while another endpoint hangs', async () => {
+    const f = await hungAndFast({ timeout_ms: 30_000, concurrency: 4 });
     try {
-      const slowTenant = await t.tenant('Slow', slowUrl);
-      const fastTenant = await t.tenant('Fast', fastUrl);
-      const send = async (apiKey: string) =>
-        (
-          await t.app.http.inject({
-            method: 'POST',
-            url: '/v1/messages',
-            headers: bearer(apiKey),
-            payload: { to: '+33612345678', from: 'Shop', text: 'x' },
-          })
-        ).json().id as string;
-      const slowIds: string[] = [];
-      for (let i = 0; i < 60; i++) slowIds.push(await send(slowTenant.apiKey));
-      await t.app.workQueue.record(slowIds.map((id) => ({ messageId: id, status: 'delivered' as const })));
-      const fastIds = [await send(fastTenant.apiKey), await send(fastTenant.apiKey)];
-      await t.app.workQueue.record(fastIds.map((id) => ({ messageId: id, status: 'delivered' as const })));
-      await fast.waitFor(2);
+      await f.deliver(f.slowTenant, 3);
+      while (f.hanging.size < 3) await new Promise((r) => setTimeout(r, 10));
+      const fastIds = await f.deliver(f.fastTenant, 2);
+      await f.fast.waitFor(2);
+      expect(f.hanging.size).toBe(3); // the slow deliveries are still pending, yet the fast ones went through
+      expect(f.fast.requests.map((r) => JSON.parse(r.body).data.id).sort()).toEqual(fastIds.sort());
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('pauses an endpoint that keeps timing out: its backlog waits, other tenants’ events go at once', async () => {
+    const f = await hungAndFast({ timeout_ms: 300, concurrency: 2 });
+    try {
+      await f.deliver(f.slowTenant, 60);
+      await f.deliver(f.fastTenant, 2);
+      await f.fast.waitFor(2);
       // Without the pause the 60 events ahead of them would take 60 × 300 ms / 2 = 9 s of timeouts.
       // With it: the failures that paused the endpoint, and what was already in the delivery thread.
-      const sentToSlow = slowRequests;
+      const sentToSlow = f.slowRequests();
       expect(sentToSlow).toBeGreaterThanOrEqual(FAILURES_TO_PAUSE);
       expect(sentToSlow).toBeLessThanOrEqual(FAILURES_TO_PAUSE + 2 * 4);
       // Long enough for the requests still in flight to time out and be recorded.
       await new Promise((r) => setTimeout(r, 1000));
-      expect(slowRequests).toBe(sentToSlow);
-      const events = await t.app.store.db
+      expect(f.slowRequests()).toBe(sentToSlow);
+      const events = await f.t.app.store.db
         .selectFrom('webhook_events')
         .select(['status', 'attempts', 'next_attempt_at'])
-        .where('tenant_id', '=', slowTenant.id)
+        .where('tenant_id', '=', f.slowTenant.id)
         .execute();
       expect(events).toHaveLength(60);
       expect(events.every((e) => e.status === 'pending')).toBe(true);
@@ -587,11 +581,7 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       expect(putOff).toHaveLength(60 - sentToSlow);
       for (const e of putOff) expect(e.next_attempt_at).toBeGreaterThan(Date.now() + FIRST_PAUSE_MS / 2);
     } finally {
-      for (const res of hanging) res.destroy();
-      slow.closeAllConnections();
-      slow.close();
-      await t.close();
-      await fast.stop();
+      await f.close();
     }
   });
 });
