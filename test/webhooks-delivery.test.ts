@@ -625,6 +625,23 @@ describe('webhook requests on their own thread (DeliveryPool)', () => {
     }
   });
 
+  it('drops the requests waiting in the thread on demand (null: not attempted), not the one under way', async () => {
+    const pool = new DeliveryPool(1);
+    try {
+      const first = pool.deliver(request('/hold'));
+      const waiting = [pool.deliver(request('/hold')), pool.deliver(request('/hold'))];
+      await vi.waitFor(() => expect(held).toHaveLength(1));
+      pool.dropWaiting();
+      expect(await Promise.all(waiting)).toEqual([null, null]);
+      held.shift()!.writeHead(200).end();
+      expect(await first).toMatchObject({ ok: true, statusCode: 200 });
+      expect(held).toHaveLength(0);
+    } finally {
+      for (const res of held.splice(0)) res.destroy();
+      await pool.close();
+    }
+  });
+
   it('fails the requests in flight as retryable when its thread dies, and starts another', async () => {
     const pool = new DeliveryPool(4);
     try {

@@ -1,6 +1,6 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../src/shared/clock.js';
 import { FAILURES_TO_PAUSE, FIRST_PAUSE_MS } from '../src/webhooks/endpoint-breakers.js';
 import { verifySignature } from '../src/webhooks/signature.js';
@@ -549,6 +549,34 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       await f.fast.waitFor(2);
       expect(f.hanging.size).toBe(3); // the slow deliveries are still pending, yet the fast ones went through
       expect(f.fast.requests.map((r) => JSON.parse(r.body).data.id).sort()).toEqual(fastIds.sort());
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('stops without waiting for the requests queued behind hung ones: those events are due again, not attempted', async () => {
+    const f = await hungAndFast({ timeout_ms: 60_000, concurrency: 1 });
+    try {
+      await f.deliver(f.slowTenant, 6);
+      await vi.waitFor(() => expect(f.hanging.size).toBe(1));
+      const stopping = f.t.app.webhooks.stop();
+      // The one exchange under way runs to its end (here, the endpoint's answer).
+      await new Promise((r) => setTimeout(r, 200));
+      for (const res of f.hanging) res.writeHead(200).end();
+      await stopping;
+      expect(f.slowRequests()).toBe(1);
+      const events = await f.t.app.store.db
+        .selectFrom('webhook_events')
+        .select(['status', 'attempts', 'next_attempt_at'])
+        .where('tenant_id', '=', f.slowTenant.id)
+        .execute();
+      expect(events.filter((e) => e.status === 'delivered')).toHaveLength(1);
+      const left = events.filter((e) => e.status === 'pending');
+      expect(left).toHaveLength(5);
+      for (const e of left) {
+        expect(e.attempts).toBe(0);
+        expect(e.next_attempt_at).toBeLessThanOrEqual(Date.now());
+      }
     } finally {
       await f.close();
     }

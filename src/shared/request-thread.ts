@@ -43,6 +43,11 @@ export class RequestThread<Req, Res> {
     });
   }
 
+  /** A message to the script that is not a request: it gets no answer of its own. */
+  notify(message: object): void {
+    this.worker?.postMessage(message);
+  }
+
   /** Ends the thread; requests still on it get `lost`. */
   async close(reason: string): Promise<void> {
     const worker = this.worker;

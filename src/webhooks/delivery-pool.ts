@@ -2,6 +2,9 @@ import { RequestThread } from '../shared/request-thread.js';
 import { workerScript } from '../shared/worker-script.js';
 import type { DeliveryRequest, DeliveryResult } from './http-delivery.js';
 
+/** Tells delivery-thread.ts to answer the requests it has not started with null (not attempted). */
+export const DROP_WAITING = { dropWaiting: true } as const;
+
 /** What delivery-thread.ts is started with. */
 export interface DeliveryThreadData {
   /** HTTP exchanges at once; requests beyond it wait in the thread. */
@@ -22,11 +25,11 @@ export interface DeliveryThreadData {
  * attempt) and is replaced at the next request.
  */
 export class DeliveryPool {
-  private readonly thread: RequestThread<DeliveryRequest, DeliveryResult>;
+  private readonly thread: RequestThread<DeliveryRequest, DeliveryResult | null>;
 
   /** `maxExchanges`: HTTP exchanges the thread runs at once; it holds further requests until one ends. */
   constructor(maxExchanges: number) {
-    this.thread = new RequestThread<DeliveryRequest, DeliveryResult>(
+    this.thread = new RequestThread<DeliveryRequest, DeliveryResult | null>(
       workerScript(import.meta.url, 'delivery-thread.js'),
       'webhook delivery',
       (_req, reason) => ({ ok: false, statusCode: null, error: reason, durationMs: 0, retryable: true }),
@@ -34,8 +37,17 @@ export class DeliveryPool {
     );
   }
 
-  deliver(req: DeliveryRequest): Promise<DeliveryResult> {
+  /** The request's result, or null if it was dropped before it started (dropWaiting). */
+  deliver(req: DeliveryRequest): Promise<DeliveryResult | null> {
     return this.thread.request(req);
+  }
+
+  /**
+   * The requests waiting in the thread are answered null, not attempted: a stop then waits for the
+   * exchanges under way only (one timeout at most), not for those behind them too.
+   */
+  dropWaiting(): void {
+    this.thread.notify(DROP_WAITING);
   }
 
   /** Ends the thread (requests still in flight or waiting in it fail as retryable). */

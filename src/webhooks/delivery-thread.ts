@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ThreadReply, ThreadRequest } from '../shared/request-thread.js';
-import type { DeliveryThreadData } from './delivery-pool.js';
+import type { DeliveryThreadData, DROP_WAITING } from './delivery-pool.js';
 import { type DeliveryRequest, type DeliveryResult, deliverWebhook } from './http-delivery.js';
 
 /**
@@ -27,7 +27,11 @@ function startNext(): void {
   }
 }
 
-port.on('message', (request: ThreadRequest<DeliveryRequest>) => {
-  waiting.push(request);
+port.on('message', (message: ThreadRequest<DeliveryRequest> | typeof DROP_WAITING) => {
+  if ('dropWaiting' in message) {
+    for (const { id } of waiting.splice(0)) port.postMessage({ id, res: null } satisfies ThreadReply<null>);
+    return;
+  }
+  waiting.push(message);
   startNext();
 });

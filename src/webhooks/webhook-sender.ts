@@ -33,6 +33,8 @@ export class WebhookSender implements WebhookTaker {
   private waitingEvents = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   private unrecorded: AttemptRecord[] = [];
+  /** Events of deliveries the thread dropped at stop, before they started. */
+  private notAttempted: string[] = [];
   private recording: Promise<void> = Promise.resolve();
   private readonly http: DeliveryPool;
   private readonly breakers = new EndpointBreakers();
@@ -70,12 +72,13 @@ export class WebhookSender implements WebhookTaker {
     this.running = false;
     this.wake?.();
     await this.loop;
+    this.http.dropWaiting();
     await Promise.all(this.inFlight);
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.recording;
     await this.flushRecords();
     // Handed over or leased, never attempted: due again at once for whoever runs next.
-    const left = this.waiting.flat().map((e) => e.id);
+    const left = [...this.waiting.flat().map((e) => e.id), ...this.notAttempted.splice(0)];
     this.waiting = [];
     this.open.clear();
     this.waitingEvents = 0;
@@ -267,6 +270,10 @@ export class WebhookSender implements WebhookTaker {
       timeoutMs: this.config.timeout_ms,
       allowPrivateTargets: this.config.allow_private_targets,
     });
+    if (result === null) {
+      for (const e of events) this.notAttempted.push(e.id);
+      return [];
+    }
     if (this.breakers.record(deliveryKey(first), !result.ok && result.retryable, this.clock.now())) {
       this.metrics?.webhookEndpointPauses.inc();
       this.log.warn(
