@@ -530,6 +530,12 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       hanging,
       deliver,
       slowRequests: () => slowRequests,
+      slowEvents: () =>
+        t.app.store.db
+          .selectFrom('webhook_events')
+          .select(['status', 'attempts', 'next_attempt_at'])
+          .where('tenant_id', '=', slowTenant.id)
+          .execute(),
       async close() {
         for (const res of hanging) res.destroy();
         slow.closeAllConnections();
@@ -565,11 +571,7 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       for (const res of f.hanging) res.writeHead(200).end();
       await stopping;
       expect(f.slowRequests()).toBe(1);
-      const events = await f.t.app.store.db
-        .selectFrom('webhook_events')
-        .select(['status', 'attempts', 'next_attempt_at'])
-        .where('tenant_id', '=', f.slowTenant.id)
-        .execute();
+      const events = await f.slowEvents();
       expect(events.filter((e) => e.status === 'delivered')).toHaveLength(1);
       const left = events.filter((e) => e.status === 'pending');
       expect(left).toHaveLength(5);
@@ -596,11 +598,7 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       // Long enough for the requests still in flight to time out and be recorded.
       await new Promise((r) => setTimeout(r, 1000));
       expect(f.slowRequests()).toBe(sentToSlow);
-      const events = await f.t.app.store.db
-        .selectFrom('webhook_events')
-        .select(['status', 'attempts', 'next_attempt_at'])
-        .where('tenant_id', '=', f.slowTenant.id)
-        .execute();
+      const events = await f.slowEvents();
       expect(events).toHaveLength(60);
       expect(events.every((e) => e.status === 'pending')).toBe(true);
       // The events not attempted are put off to the end of the pause, their attempts not counted.
