@@ -27,10 +27,8 @@ export async function insertRows<T extends keyof Database & string>(
   const names = columns.map((c) => `"${c}"`).join(',');
   const tail = onConflict ? ` ${onConflict}` : '';
   if (isPostgres(trx)) {
-    const types = await columnTypes(trx, table, columns);
-    const arrays = columnArrays(rows, columns);
-    const unnest = columns.map((column, i) => `$${i + 1}::${types.get(column)}[]`).join(',');
-    const text = `insert into "${table}" (${names}) select * from unnest(${unnest})${tail}`;
+    const { unnest, arrays } = await pgUnnest(trx, table, columns, rows);
+    const text = `insert into "${table}" (${names}) select * from ${unnest}${tail}`;
     await trx.executeQuery(CompiledQuery.raw(text, arrays));
     return;
   }
@@ -67,10 +65,8 @@ export async function updateRows<T extends keyof Database & string>(
   const names = columns.map((c) => `"${c}"`).join(',');
   const where = ` where "${table}"."${key}" = "v"."${key}"`;
   if (isPostgres(trx)) {
-    const types = await columnTypes(trx, table, columns);
-    const arrays = columnArrays(rows, columns);
-    const unnest = columns.map((column, i) => `$${i + 1}::${types.get(column)}[]`).join(',');
-    const text = `update "${table}" set ${assignments} from unnest(${unnest}) as "v" (${names})${where}`;
+    const { unnest, arrays } = await pgUnnest(trx, table, columns, rows);
+    const text = `update "${table}" set ${assignments} from ${unnest} as "v" (${names})${where}`;
     await trx.executeQuery(CompiledQuery.raw(text, arrays));
     return;
   }
@@ -83,9 +79,17 @@ export async function updateRows<T extends keyof Database & string>(
   await trx.executeQuery(CompiledQuery.raw(text, sqliteParams(rows, columns)));
 }
 
-/** PostgreSQL's parameters: one array per column. */
-function columnArrays(rows: readonly object[], columns: string[]): unknown[][] {
-  return columns.map((column) => rows.map((row) => (row as Record<string, unknown>)[column] ?? null));
+/** PostgreSQL: `unnest($1::type[], …)` of the rows, one array parameter per column, typed as the table's. */
+async function pgUnnest(
+  trx: Trx,
+  table: string,
+  columns: string[],
+  rows: readonly object[],
+): Promise<{ unnest: string; arrays: unknown[][] }> {
+  const types = await columnTypes(trx, table, columns);
+  const arrays = columns.map((column) => rows.map((row) => (row as Record<string, unknown>)[column] ?? null));
+  const params = columns.map((column, i) => `$${i + 1}::${types.get(column)}[]`).join(',');
+  return { unnest: `unnest(${params})`, arrays };
 }
 
 /** SQLite's parameters: every row's values, row after row. */

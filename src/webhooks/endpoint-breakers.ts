@@ -9,7 +9,7 @@ interface Endpoint {
   /** While paused: when the next probe may go. */
   pausedUntil: number | null;
   pauseMs: number;
-  /** A probe is in flight: the endpoint's other deliveries wait for its answer. */
+  /** A probe is in flight: the endpoint's other deliveries are put off by one more pause. */
   probing: boolean;
 }
 

@@ -173,7 +173,11 @@ export class WebhookSender implements WebhookTaker {
       if (this.open.get(key) === delivery) this.open.delete(key);
       const until = this.breakers.deferUntil(key, now);
       if (until === null) this.launch(delivery);
-      else deferred.set(until, [...(deferred.get(until) ?? []), ...delivery.map((e) => e.id)]);
+      else {
+        const ids = deferred.get(until) ?? [];
+        for (const e of delivery) ids.push(e.id);
+        deferred.set(until, ids);
+      }
     }
     // A paused endpoint's events are due again when its pause ends: not attempted, not counted.
     for (const [until, ids] of deferred) await this.releaseLeases(ids, until);
