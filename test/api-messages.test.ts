@@ -1,6 +1,14 @@
+import { CompiledQuery, Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/load.js';
+import { type ListFilters, listMessages, listQuery } from '../src/messages/queries.js';
+import { encodeCursor } from '../src/shared/cursor.js';
+import { newId } from '../src/shared/ids.js';
+import { migrationProvider } from '../src/store/migrations/index.js';
+import { openStore } from '../src/store/store.js';
 import { bearer, startTestApp, type TestApp } from './helpers/app.js';
 import { databaseKinds } from './helpers/databases.js';
+import { minimalMessageRow } from './helpers/rows.js';
 
 describe.each(databaseKinds)('messages API on $name', (kind) => {
   let t: TestApp;
@@ -162,6 +170,55 @@ describe.each(databaseKinds)('messages API on $name', (kind) => {
     expect(bad.json().code).toBe('invalid_cursor');
   });
 
+  it('filters by number: newest first page by page, only the caller’s own, with the other filters', async () => {
+    const tenant = await t.tenant('Numbers');
+    const rival = await t.tenant('Numbers rival');
+    const to = '+33611122233';
+    const mine: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      mine.push(
+        (await send({ to, from: 'Shop', text: `m${i}`, lane: i < 2 ? 'otp' : 'bulk' }, tenant.apiKey)).json()
+          .id,
+      );
+      // The same number for another tenant, and another number for this one: neither may show.
+      expect((await send({ to, from: 'Rival', text: `r${i}` }, rival.apiKey)).statusCode).toBe(202);
+      expect(
+        (await send({ to: '+33611122244', from: 'Shop', text: `o${i}` }, tenant.apiKey)).statusCode,
+      ).toBe(202);
+    }
+    const list = async (query: string) =>
+      (
+        await t.app.http.inject({
+          url: `/v1/messages?to=%2B33611122233&${query}`,
+          headers: bearer(tenant.apiKey),
+        })
+      ).json();
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await list(`limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.data.every((m: { to: string }) => m.to === to)).toBe(true);
+      seen.push(...page.data.map((m: { id: string }) => m.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual([...mine].reverse());
+
+    expect((await list('lane=otp')).data.map((m: { id: string }) => m.id)).toEqual([mine[1], mine[0]]);
+    expect((await list('status=accepted&lane=bulk')).data).toHaveLength(3);
+    const future = encodeURIComponent(new Date(Date.now() + 60_000).toISOString());
+    expect((await list(`created_after=${future}`)).data).toEqual([]);
+    expect((await list(`created_before=${future}&limit=3`)).data.map((m: { id: string }) => m.id)).toEqual(
+      [...mine].reverse().slice(0, 3),
+    );
+    // A cursor from a listing without the number filter pages the number's messages after it.
+    expect(
+      (await list(`cursor=${Buffer.from(mine[3]!).toString('base64url')}`)).data.map(
+        (m: { id: string }) => m.id,
+      ),
+    ).toEqual([mine[2], mine[1], mine[0]]);
+  });
+
   it('accepts and rejects batch items on their own, in request order', async () => {
     const res = await t.app.http.inject({
       method: 'POST',
@@ -289,5 +346,76 @@ describe.each(databaseKinds)('messages API on $name', (kind) => {
       .where('tenant_id', '=', tenant.id)
       .execute();
     expect(stored).toHaveLength(1);
+  });
+});
+
+// SQLite indexes the number alone (migration 012); PostgreSQL's (tenant_id, to_number, id) needs no help.
+describe('messages listed by number on SQLite', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(databaseKinds.find((k) => k.name === 'sqlite')!);
+  });
+  afterAll(() => t.close());
+
+  it('upgrades an existing database to the number’s own index, and finds its messages there', async () => {
+    const target = await databaseKinds.find((k) => k.name === 'sqlite')!.create();
+    const store = openStore(parseConfig({ data_dir: target.dataDir }));
+    try {
+      const migrator = new Migrator({ db: store.db, provider: migrationProvider('sqlite') });
+      expect((await migrator.migrateTo('011_heap_only_status')).error).toBeUndefined();
+      await store.db
+        .insertInto('tenants')
+        .values({ id: 't1', name: 'Shop', webhook_secret: 's', created_at: 0 } as never)
+        .execute();
+      const ids = [newId('msg'), newId('msg'), newId('msg')];
+      await store.db
+        .insertInto('messages')
+        .values(ids.map((id) => minimalMessageRow(id, 't1')))
+        .execute();
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      const indexes = await store.db
+        .selectFrom('sqlite_master' as never)
+        .select('name' as never)
+        .where('tbl_name' as never, '=', 'messages' as never)
+        .execute();
+      const names = indexes.map((r) => (r as { name: string }).name);
+      expect(names).toContain('messages_to');
+      expect(names).not.toContain('messages_tenant_to');
+      const page = await listMessages(store, 't1', { to: '+33612345678', limit: 2 });
+      expect(page.data.map((m) => m.id)).toEqual([ids[2], ids[1]]);
+      const rest = await listMessages(store, 't1', {
+        to: '+33612345678',
+        limit: 2,
+        cursor: page.next_cursor!,
+      });
+      expect(rest).toEqual({ data: [expect.objectContaining({ id: ids[0] })], next_cursor: null });
+    } finally {
+      await store.close();
+      await target.drop();
+    }
+  });
+
+  it('walks the number’s own index, whatever comes with the filter', async () => {
+    const cursor = encodeCursor('msg_01JD0000000000000000000000');
+    const others: Partial<ListFilters>[] = [
+      {},
+      { cursor },
+      { status: 'accepted', lane: 'bulk' },
+      { status: 'failed' },
+      { client_ref: 'r1' },
+      { from: 0, until: Date.now(), cursor },
+    ];
+    for (const filters of others) {
+      const q = listQuery(t.app.store, 'ten_x', { to: '+33611122233', limit: 50, ...filters }).compile();
+      const plan = await t.app.store.db.executeQuery<{ detail: string }>(
+        CompiledQuery.raw(`explain query plan ${q.sql}`, [...q.parameters]),
+      );
+      const steps = plan.rows.map((r) => r.detail).join(' | ');
+      // In rowid order: a page reads its own rows only, never all of the number's to sort them.
+      expect(steps, JSON.stringify(filters)).toMatch(
+        /^SEARCH messages USING INDEX messages_to \(to_number=\?/,
+      );
+      expect(steps, JSON.stringify(filters)).not.toContain('TEMP B-TREE');
+    }
   });
 });

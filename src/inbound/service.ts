@@ -1,5 +1,6 @@
 import type { InboundMessage } from '../carriers/smpp-connector.js';
 import type { Config } from '../config/schema.js';
+import { numberWalk } from '../messages/queries.js';
 import { addOptout, removeOptout } from '../optouts/optout-service.js';
 import { writeTenantEvents } from '../optouts/tenant-events.js';
 import type { Clock } from '../shared/clock.js';
@@ -163,13 +164,14 @@ export class InboundService {
       return { tenantId: null, messageId: null, campaignId: null };
     }
     let newest: { tenant_id: string; id: string; campaign_id: string | null } | undefined;
+    const walk = numberWalk(this.store.dialect);
     for (const owner of owners) {
       const last = await trx
         .selectFrom('messages')
         .select(['tenant_id', 'id', 'campaign_id'])
-        .where('tenant_id', '=', owner.tenant_id)
+        .where(walk?.unindexed('tenant_id') ?? 'tenant_id', '=', owner.tenant_id)
         .where('to_number', '=', from)
-        .orderBy('id', 'desc')
+        .orderBy(walk?.newestFirst ?? 'id', 'desc')
         .limit(1)
         .executeTakeFirst();
       if (last && (!newest || last.id > newest.id)) newest = last;

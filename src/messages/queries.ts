@@ -1,7 +1,9 @@
+import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import { decodeCursor, encodeCursor } from '../shared/cursor.js';
 import { idFloor } from '../shared/ids.js';
+import type { DialectName } from '../store/migrations/index.js';
 import { EXCEPTION_STATUSES, type Lane, type MessageStatus, type MessageTable } from '../store/schema.js';
-import type { Db } from '../store/store.js';
+import type { Db, Store } from '../store/store.js';
 
 export interface MessageView {
   id: string;
@@ -117,13 +119,28 @@ export async function getMessage(db: Db, tenantId: string, id: string): Promise<
 /**
  * Newest first, keyset-paged on the time-ordered id: page N costs the same as page 1 whatever the
  * history size. The cursor is the last id of the previous page.
+ *
+ * Filtered by number on SQLite, the walk is that of `messages_to`, which indexes the number alone
+ * (migration 012): newest first is then the order of insertion (rowid), and the cursor's row marks
+ * where the next page starts. `numberWalk` says how.
  */
 export async function listMessages(
-  db: Db,
+  store: Pick<Store, 'db' | 'dialect'>,
   tenantId: string,
   filters: ListFilters,
 ): Promise<{ data: MessageView[]; next_cursor: string | null }> {
-  let query = db.selectFrom('messages').selectAll().where('tenant_id', '=', tenantId);
+  const rows = await listQuery(store, tenantId, filters).execute();
+  const page = rows.slice(0, filters.limit);
+  const more = rows.length > filters.limit;
+  return { data: page.map(toView), next_cursor: more ? encodeCursor(page.at(-1)!.id) : null };
+}
+
+/** The statement of listMessages: a page and one row more (which says whether there is a next page). */
+export function listQuery(store: Pick<Store, 'db' | 'dialect'>, tenantId: string, filters: ListFilters) {
+  const walk = filters.to === undefined ? null : numberWalk(store.dialect);
+  const tenantCol = walk?.unindexed('tenant_id') ?? 'tenant_id';
+  const idCol = walk?.unindexed('id') ?? 'id';
+  let query = store.db.selectFrom('messages').selectAll().where(tenantCol, '=', tenantId);
   if (filters.status) {
     query = query.where('status', '=', filters.status);
     // A rare status has an index of its own on PostgreSQL (migration 011); the others are common,
@@ -134,14 +151,35 @@ export async function listMessages(
   if (filters.lane) query = query.where('lane', '=', filters.lane);
   if (filters.client_ref) query = query.where('client_ref', '=', filters.client_ref);
   // Ids are time-ordered, so a time range is an id range and stays on the (tenant_id, id) index.
-  if (filters.from !== undefined) query = query.where('id', '>=', idFloor('msg', filters.from));
-  if (filters.until !== undefined) query = query.where('id', '<', idFloor('msg', filters.until));
-  if (filters.cursor) query = query.where('id', '<', decodeCursor(filters.cursor, 'msg'));
-  const rows = await query
-    .orderBy('id', 'desc')
-    .limit(filters.limit + 1)
-    .execute();
-  const page = rows.slice(0, filters.limit);
-  const more = rows.length > filters.limit;
-  return { data: page.map(toView), next_cursor: more ? encodeCursor(page.at(-1)!.id) : null };
+  if (filters.from !== undefined) query = query.where(idCol, '>=', idFloor('msg', filters.from));
+  if (filters.until !== undefined) query = query.where(idCol, '<', idFloor('msg', filters.until));
+  if (filters.cursor) {
+    const after = decodeCursor(filters.cursor, 'msg');
+    query = walk ? query.where(walk.before(after)) : query.where('id', '<', after);
+  }
+  return query.orderBy(walk?.newestFirst ?? 'id', 'desc').limit(filters.limit + 1);
+}
+
+/**
+ * How a query walks the messages sent to one number, newest first; null where it needs nothing
+ * special (PostgreSQL indexes (tenant_id, to_number, id), so ordering by id is already the walk).
+ *
+ * SQLite indexes the number alone (`messages_to`, migration 012), and an index entry ends with the
+ * rowid: one number's entries are in the order the messages were inserted. Ordering by rowid reads
+ * only the rows a page returns, however many messages the number has had; ordering by id would
+ * read and sort them all. A unary `+` keeps the planner from walking the tenant's whole history
+ * through (tenant_id, …) indexes instead.
+ */
+export function numberWalk(dialect: DialectName): {
+  unindexed(column: 'tenant_id' | 'id'): RawBuilder<string>;
+  newestFirst: RawBuilder<number>;
+  /** Rows inserted before the message `id` (none when it no longer exists). */
+  before(id: string): RawBuilder<SqlBool>;
+} | null {
+  if (dialect !== 'sqlite') return null;
+  return {
+    unindexed: (column) => sql<string>`+${sql.ref(column)}`,
+    newestFirst: sql<number>`rowid`,
+    before: (id) => sql<SqlBool>`rowid < (select rowid from messages where id = ${id})`,
+  };
 }

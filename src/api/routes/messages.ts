@@ -143,7 +143,7 @@ export const messageRoutes =
       },
       async (request) => {
         const q = request.query;
-        return listMessages(deps.store.db, request.tenant.id, {
+        return listMessages(deps.store, request.tenant.id, {
           status: q.status,
           to: q.to,
           lane: q.lane,

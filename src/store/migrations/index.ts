@@ -10,6 +10,7 @@ import * as m008 from './008_inbound_parts.js';
 import * as m009 from './009_queue_fillfactor.js';
 import * as m010 from './010_webhook_delivery.js';
 import * as m011 from './011_heap_only_status.js';
+import * as m012 from './012_number_index.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '009_queue_fillfactor': m009,
   '010_webhook_delivery': m010,
   '011_heap_only_status': m011,
+  '012_number_index': m012,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
