@@ -652,7 +652,8 @@ describe('webhook requests on their own thread (DeliveryPool)', () => {
         pool as unknown as { thread: { worker: { terminate(): Promise<number> } } }
       ).thread.worker.terminate();
       const failed = await inFlight;
-      expect(failed).toMatchObject({ ok: false, statusCode: null, retryable: true });
+      // Marked local: the endpoint did not fail, so it does not count toward pausing it.
+      expect(failed).toMatchObject({ ok: false, statusCode: null, retryable: true, local: true });
       expect(failed.error).toMatch(/thread exited/);
       expect(await pool.deliver(request('/ok'))).toMatchObject({ ok: true, statusCode: 204 });
     } finally {
@@ -663,49 +664,69 @@ describe('webhook requests on their own thread (DeliveryPool)', () => {
 
 describe('endpoint breakers', () => {
   const key = 'ten_a\u0000https://a.example/hook';
+  const PROBE_MS = 10_000;
   const failTimes = (b: EndpointBreakers, n: number, now: number) => {
     const paused: boolean[] = [];
-    for (let i = 0; i < n; i++) paused.push(b.record(key, true, now));
+    for (let i = 0; i < n; i++) paused.push(b.record(key, 'failed', now));
     return paused;
   };
 
   it(`pauses an endpoint after ${FAILURES_TO_PAUSE} failures in a row, and only that endpoint`, () => {
-    const b = new EndpointBreakers();
+    const b = new EndpointBreakers(PROBE_MS);
     expect(failTimes(b, FAILURES_TO_PAUSE - 1, 1000)).not.toContain(true);
     expect(b.deferUntil(key, 1000)).toBeNull();
-    expect(b.record(key, true, 1000)).toBe(true);
+    expect(b.record(key, 'failed', 1000)).toBe(true);
     expect(b.deferUntil(key, 1001)).toBe(1000 + FIRST_PAUSE_MS);
     expect(b.deferUntil('ten_b\u0000https://b.example/hook', 1001)).toBeNull();
     // Failures of deliveries still in flight when it paused change nothing.
-    expect(b.record(key, true, 2000)).toBe(false);
+    expect(b.record(key, 'failed', 2000)).toBe(false);
     expect(b.deferUntil(key, 2001)).toBe(1000 + FIRST_PAUSE_MS);
   });
 
   it('an answer resets the count: failures must come in a row', () => {
-    const b = new EndpointBreakers();
+    const b = new EndpointBreakers(PROBE_MS);
     failTimes(b, FAILURES_TO_PAUSE - 1, 0);
-    b.record(key, false, 0);
+    b.record(key, 'ok', 0);
     expect(failTimes(b, FAILURES_TO_PAUSE - 1, 0)).not.toContain(true);
     expect(b.deferUntil(key, 0)).toBeNull();
   });
 
   it('after the pause one probe goes; its failure doubles the pause (up to the cap), its success ends it', () => {
-    const b = new EndpointBreakers();
+    const b = new EndpointBreakers(PROBE_MS);
     failTimes(b, FAILURES_TO_PAUSE, 0);
     let now = FIRST_PAUSE_MS;
     let pause = FIRST_PAUSE_MS;
     for (let round = 0; round < 8; round++) {
       expect(b.deferUntil(key, now)).toBeNull(); // the probe
-      expect(b.deferUntil(key, now)).toBe(now + pause); // the others wait for its answer
-      expect(b.record(key, true, now)).toBe(true);
+      // The others wait as long as the probe may take, not a whole pause.
+      expect(b.deferUntil(key, now)).toBe(now + PROBE_MS);
+      expect(b.record(key, 'failed', now)).toBe(true);
       pause = Math.min(pause * 2, MAX_PAUSE_MS);
-      expect(b.deferUntil(key, now)).toBe(now + pause);
+      // Those that come back then find the next pause.
+      expect(b.deferUntil(key, now + PROBE_MS)).toBe(now + pause);
       now += pause;
     }
     expect(pause).toBe(MAX_PAUSE_MS);
     expect(b.deferUntil(key, now)).toBeNull();
-    b.record(key, false, now);
-    expect(b.deferUntil(key, now)).toBeNull();
-    expect(b.deferUntil(key, now)).toBeNull();
+    expect(b.deferUntil(key, now)).toBe(now + PROBE_MS);
+    b.record(key, 'ok', now + 50);
+    expect(b.deferUntil(key, now + PROBE_MS)).toBeNull();
+    expect(b.deferUntil(key, now + PROBE_MS)).toBeNull();
+  });
+
+  it('a failure on our side (the delivery thread died) neither counts nor clears, and a probe lost so goes again', () => {
+    const b = new EndpointBreakers(PROBE_MS);
+    failTimes(b, FAILURES_TO_PAUSE - 1, 0);
+    for (let i = 0; i < 10; i++) expect(b.record(key, 'unknown', 0)).toBe(false);
+    expect(b.deferUntil(key, 0)).toBeNull();
+    expect(b.record(key, 'failed', 0)).toBe(true); // still counted in a row
+
+    const now = FIRST_PAUSE_MS;
+    expect(b.deferUntil(key, now)).toBeNull(); // the probe
+    expect(b.deferUntil(key, now)).toBe(now + PROBE_MS);
+    b.record(key, 'unknown', now + 1);
+    expect(b.deferUntil(key, now + 2)).toBeNull(); // a new probe, the pause not doubled
+    expect(b.record(key, 'failed', now + 3)).toBe(true);
+    expect(b.deferUntil(key, now + 4)).toBe(now + 3 + 2 * FIRST_PAUSE_MS);
   });
 });

@@ -22,7 +22,8 @@ export interface DeliveryThreadData {
  * main thread is choosing, signing and recording them. Each message is a few hundred bytes each way.
  *
  * A thread that dies fails its requests as retryable errors (they are retried like any failed
- * attempt) and is replaced at the next request.
+ * attempt; they may have reached the endpoint) and is replaced at the next request. Those failures
+ * are marked `local`: they do not count toward pausing the endpoint (EndpointBreakers).
  */
 export class DeliveryPool {
   private readonly thread: RequestThread<DeliveryRequest, DeliveryResult | null>;
@@ -32,7 +33,14 @@ export class DeliveryPool {
     this.thread = new RequestThread<DeliveryRequest, DeliveryResult | null>(
       workerScript(import.meta.url, 'delivery-thread.js'),
       'webhook delivery',
-      (_req, reason) => ({ ok: false, statusCode: null, error: reason, durationMs: 0, retryable: true }),
+      (_req, reason) => ({
+        ok: false,
+        statusCode: null,
+        error: reason,
+        durationMs: 0,
+        retryable: true,
+        local: true,
+      }),
       { maxExchanges } satisfies DeliveryThreadData,
     );
   }

@@ -9,9 +9,16 @@ interface Endpoint {
   /** While paused: when the next probe may go. */
   pausedUntil: number | null;
   pauseMs: number;
-  /** A probe is in flight: the endpoint's other deliveries are put off by one more pause. */
+  /** A probe is in flight: the endpoint's other deliveries are put off until it has had time to end. */
   probing: boolean;
 }
+
+/**
+ * What a delivery said about its endpoint: it answered (`ok`, even with a final error such as 400),
+ * it failed in a way worth retrying (`failed`: no answer, 5xx, 408, 429), or nothing (`unknown`: the
+ * request failed on our side, when the delivery thread died).
+ */
+export type EndpointOutcome = 'ok' | 'failed' | 'unknown';
 
 /**
  * Pauses webhook endpoints that keep failing. Why: a hung endpoint holds an exchange for the whole
@@ -20,11 +27,15 @@ interface Endpoint {
  * FAILURES_TO_PAUSE failures in a row (timeouts, refused or reset connections, 5xx, 408, 429), the
  * endpoint gets no requests for FIRST_PAUSE_MS; its events are put off to then, not attempted (their
  * retry window is unchanged). Then one delivery goes as a probe: an answer that is not a retryable
- * failure ends the pause, a failure starts the next, twice as long (up to MAX_PAUSE_MS). Kept in
- * memory: a restart starts every endpoint afresh.
+ * failure ends the pause, a failure starts the next, twice as long (up to MAX_PAUSE_MS). The
+ * endpoint's other deliveries meanwhile are put off by the time a probe may take, so that they go
+ * soon after a probe that succeeds. Kept in memory: a restart starts every endpoint afresh.
  */
 export class EndpointBreakers {
   private readonly endpoints = new Map<string, Endpoint>();
+
+  /** `probeMs`: the longest a probe may take (the delivery timeout). */
+  constructor(private readonly probeMs: number) {}
 
   /**
    * Whether a delivery to `key` may go now: null if so (and, when the pause has just ended, it is
@@ -33,22 +44,27 @@ export class EndpointBreakers {
   deferUntil(key: string, now: number): number | null {
     const endpoint = this.endpoints.get(key);
     if (!endpoint || endpoint.pausedUntil === null) return null;
-    if (endpoint.probing) return now + endpoint.pauseMs;
+    if (endpoint.probing) return now + this.probeMs;
     if (now < endpoint.pausedUntil) return endpoint.pausedUntil;
     endpoint.probing = true;
     return null;
   }
 
   /**
-   * The outcome of a delivery to `key`: `failed` for no answer or a retryable one. True when this
-   * pauses the endpoint (or a failed probe pauses it again).
+   * The outcome of a delivery to `key`. True when this pauses the endpoint (or a failed probe pauses
+   * it again). An `unknown` outcome neither counts as a failure nor clears them; a probe that ends
+   * so is sent again (the next delivery is the probe).
    */
-  record(key: string, failed: boolean, now: number): boolean {
-    if (!failed) {
+  record(key: string, outcome: EndpointOutcome, now: number): boolean {
+    if (outcome === 'ok') {
       this.endpoints.delete(key);
       return false;
     }
     let endpoint = this.endpoints.get(key);
+    if (outcome === 'unknown') {
+      if (endpoint) endpoint.probing = false;
+      return false;
+    }
     if (!endpoint) {
       endpoint = { failures: 0, pausedUntil: null, pauseMs: FIRST_PAUSE_MS, probing: false };
       this.endpoints.set(key, endpoint);

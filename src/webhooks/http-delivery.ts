@@ -23,6 +23,8 @@ export interface DeliveryResult {
   error: string | null;
   durationMs: number;
   retryable: boolean;
+  /** The request failed on our side (its thread died): it says nothing about the endpoint. */
+  local?: true;
 }
 
 export const WEBHOOK_USER_AGENT = 'Relais-Webhooks/1.0';

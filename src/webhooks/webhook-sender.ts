@@ -5,7 +5,8 @@ import type { Logger } from '../shared/logger.js';
 import type { Store } from '../store/store.js';
 import { nextRetryDelayMs, shouldGiveUp } from './backoff.js';
 import { DeliveryPool } from './delivery-pool.js';
-import { EndpointBreakers } from './endpoint-breakers.js';
+import { EndpointBreakers, type EndpointOutcome } from './endpoint-breakers.js';
+import type { DeliveryResult } from './http-delivery.js';
 import { type AttemptRecord, type DueEvent, WebhookOutbox, type WebhookTaker } from './outbox.js';
 import { SIGNATURE_HEADER, signPayload } from './signature.js';
 
@@ -19,6 +20,7 @@ import { SIGNATURE_HEADER, signPayload } from './signature.js';
  */
 export class WebhookSender implements WebhookTaker {
   private readonly outbox: WebhookOutbox;
+  private readonly breakers: EndpointBreakers;
   private running = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -37,7 +39,6 @@ export class WebhookSender implements WebhookTaker {
   private notAttempted: string[] = [];
   private recording: Promise<void> = Promise.resolve();
   private readonly http: DeliveryPool;
-  private readonly breakers = new EndpointBreakers();
   /**
    * Deliveries handed to the thread at once: HANDED_OVER_PER_EXCHANGE times the exchanges it runs,
    * so the next ones already wait there when an exchange ends. With only as many as it runs, each
@@ -58,6 +59,7 @@ export class WebhookSender implements WebhookTaker {
     this.outbox = new WebhookOutbox(store);
     this.http = new DeliveryPool(config.concurrency);
     this.slots = config.concurrency * HANDED_OVER_PER_EXCHANGE;
+    this.breakers = new EndpointBreakers(config.timeout_ms);
   }
 
   start(): void {
@@ -278,7 +280,7 @@ export class WebhookSender implements WebhookTaker {
       for (const e of events) this.notAttempted.push(e.id);
       return [];
     }
-    if (this.breakers.record(deliveryKey(first), !result.ok && result.retryable, this.clock.now())) {
+    if (this.breakers.record(deliveryKey(first), endpointOutcome(result), this.clock.now())) {
       this.metrics?.webhookEndpointPauses.inc();
       this.log.warn(
         {
@@ -369,4 +371,10 @@ function hostOf(url: string): string | null {
 
 function deliveryKey(event: DueEvent): string {
   return `${event.tenant_id}\u0000${event.url}`;
+}
+
+/** What a delivery's result says about its endpoint (EndpointBreakers). */
+function endpointOutcome(result: DeliveryResult): EndpointOutcome {
+  if (result.local) return 'unknown';
+  return !result.ok && result.retryable ? 'failed' : 'ok';
 }
