@@ -46,6 +46,7 @@ export interface LatencyResult {
   clockErrorMs: number;
   measureSeconds: number;
   profileDir: string | null;
+  statementsDir: string | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -162,6 +163,7 @@ export async function runLatency(
       clockErrorMs: simClock.errorMs,
       measureSeconds: (measureEnd - measureStart) / 1000,
       profileDir: options.profileDir,
+      statementsDir: options.statementsDir ?? null,
     };
   } finally {
     agent.destroy();

@@ -77,6 +77,8 @@ export interface StackOptions {
   receiptDelayMs: number;
   /** Extra node flags for Relais (--cpu-prof…). */
   nodeArgs?: string[];
+  /** Extra environment for Relais. */
+  env?: NodeJS.ProcessEnv;
   keep?: boolean;
   /** YAML appended to the configuration file (top-level sections not written by the stack). */
   extraYaml?: string;
@@ -159,6 +161,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       configFile,
       ...(options.logLevel ? { logLevel: options.logLevel } : {}),
     });
+    Object.assign(env, options.env);
 
     // The tenant first (it migrates the fresh database), so Relais starts with its webhook URL known.
     const hookUrl = `http://127.0.0.1:${hook.ready.port}/hook`;
@@ -212,6 +215,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 /** What a scenario is told: where to profile, whether to keep the data, how to log, who tracks the stack. */
 export interface ScenarioOptions {
   profileDir: string | null;
+  /** Where Relais writes its SQLite statement times (statement-timer.ts); null: not timed. */
+  statementsDir?: string | null;
   keep: boolean;
   log: (line: string) => void;
   onStack: (s: Stack) => void;
@@ -230,7 +235,11 @@ export async function startScenarioStack(
     connector: spec.connector,
     webhookBatch: spec.webhookBatch,
     receiptDelayMs: spec.receiptDelayMs,
-    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+    nodeArgs: [
+      ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
+      ...(options.statementsDir ? [`--import=${new URL('./statement-timer.js', import.meta.url).href}`] : []),
+    ],
+    env: options.statementsDir ? { RELAIS_BENCH_STATEMENTS_DIR: options.statementsDir } : {},
     keep: options.keep,
     ...(options.main ? { main: options.main } : {}),
   });

@@ -54,6 +54,7 @@ export interface ThroughputResult {
   where: string;
   simulator: { submitsAccepted: number; submitsThrottled: number; maxTpsObserved: number; receipts: number };
   profileDir: string | null;
+  statementsDir: string | null;
   clockErrorMs: number;
   /** With --runs N: the end-to-end rate of every run, in order; this result is the median one. */
   rates?: number[];
@@ -206,6 +207,7 @@ export async function runThroughput(
         receipts: sim.receiptsAcknowledged,
       },
       profileDir: options.profileDir,
+      statementsDir: options.statementsDir ?? null,
       clockErrorMs: hookClock.errorMs,
     };
   } finally {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +27,7 @@ import { relaisConfigYaml, type Stack } from './e2e-stack.js';
 import { runThroughput, type ThroughputResult, type ThroughputSpec } from './e2e-throughput.js';
 import { machineInfo, waitForQuiet } from './proc.js';
 import { formatProfile, profilesIn, summariseProfile } from './profile.js';
+import { formatStatementTimes } from './statement-times.js';
 
 /**
  * `npm run bench:e2e`: the carrier path end to end — HTTP intake, dispatch over SMPP to a carrier
@@ -51,6 +52,8 @@ const USAGE = `usage: npm run bench:e2e [-- options]
                      run of this checkout is paired with one of DIR, interleaved, and the medians are
                      compared at the end (docs left alone)
   --profile          run Relais under node --cpu-prof and print its hot spots (docs left alone)
+  --statements       time Relais's SQLite statements and transactions, and print where the time
+                     goes (statement-timer.ts; SQLite runs only; docs left alone)
   --no-docs          do not rewrite docs/benchmarks.md
   --keep             keep the benchmark databases and data dirs
   --quiet-wait SEC   before each run, wait up to this long in all (default 60) for the machine to be
@@ -88,6 +91,7 @@ async function main(): Promise<number> {
       runs: { type: 'string', default: '1' },
       baseline: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      statements: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'quiet-wait': { type: 'string', default: '60' },
@@ -156,7 +160,15 @@ async function main(): Promise<number> {
     connector: { ...CONNECTOR, tps: 1000 },
   };
   const bodies = bulkBatchBodies(SEED, 20, 1000);
-  const profileRoot = values.profile ? mkdtempSync(join(tmpdir(), 'relais-e2e-prof-')) : null;
+  // Profiles and statement times of this checkout's runs: one directory per run.
+  const diagnosticsRoot =
+    values.profile || values.statements ? mkdtempSync(join(tmpdir(), 'relais-e2e-prof-')) : null;
+  const diagnostics = (name: string) => {
+    if (!diagnosticsRoot) return { profileDir: null, statementsDir: null };
+    const dir = join(diagnosticsRoot, name);
+    mkdirSync(dir, { recursive: true });
+    return { profileDir: values.profile ? dir : null, statementsDir: values.statements ? dir : null };
+  };
 
   const quiet = async () => {
     if (quietBudgetMs <= 0) return;
@@ -196,16 +208,15 @@ async function main(): Promise<number> {
           log(
             `${kind}: throughput, ${spec.messages.toLocaleString('en-US')} messages, webhooks ${mode}${which}`,
           );
-          const profileDir =
-            side === 'mine' && profileRoot
-              ? join(
-                  profileRoot,
+          const dirs =
+            side === 'mine'
+              ? diagnostics(
                   `${kind}-${spec.webhookBatch > 0 ? 'batched' : 'single'}${repeats > 1 ? `-${i}` : ''}`,
                 )
-              : null;
+              : { profileDir: null, statementsDir: null };
           try {
             const r = await runThroughput(kind, spec, bodies, {
-              profileDir,
+              ...dirs,
               keep: values.keep,
               log,
               onStack,
@@ -235,9 +246,8 @@ async function main(): Promise<number> {
         `${kind}: urgent-lane latency, ${latencySpec.otp} otp behind ${latencySpec.backlog.toLocaleString('en-US')} bulk at ${latencySpec.connector.tps} TPS`,
       );
       try {
-        const profileDir = profileRoot && join(profileRoot, `${kind}-latency`);
         const r = await runLatency(kind, latencySpec, bodies, {
-          profileDir,
+          ...diagnostics(`${kind}-latency`),
           keep: values.keep,
           log,
           onStack,
@@ -286,22 +296,39 @@ async function main(): Promise<number> {
     `\ntargets: ${TARGETS.sqlite} msg/s SQLite, ${TARGETS.postgres} msg/s PostgreSQL, urgent p99 < ${TARGETS.urgentP99Ms} ms`,
   );
 
-  if (profileRoot) {
-    log(`\nCPU profiles of Relais in ${profileRoot} (open them in Chrome DevTools or speedscope)`);
+  if (diagnosticsRoot) {
+    log(`\nProfiles and statement times of Relais in ${diagnosticsRoot} (profiles open in Chrome DevTools)`);
     for (const run of runs) {
-      const profiled = [
+      const diagnosed = [
         ...run.throughput.map((r) => ({
-          dir: r.profileDir,
+          r,
           what: `webhooks ${webhookMode(r.spec.webhookBatch)}`,
+          messages: r.spec.messages,
         })),
-        { dir: run.latency?.profileDir ?? null, what: 'urgent-lane latency run' },
+        ...(run.latency
+          ? [
+              {
+                r: run.latency,
+                what: 'urgent-lane latency run',
+                messages: latencySpec.backlog + latencySpec.otp,
+              },
+            ]
+          : []),
       ];
-      for (const { dir, what } of profiled) {
-        if (!dir || !existsSync(dir)) continue;
-        for (const file of profilesIn(dir)) {
-          log(`\n=== ${run.kind}, ${what} ===`);
-          log(formatProfile(summariseProfile(file, 30)));
-          log(formatInclusive(inclusiveProfile(file)));
+      for (const { r, what, messages } of diagnosed) {
+        if (r.profileDir && existsSync(r.profileDir)) {
+          for (const file of profilesIn(r.profileDir)) {
+            log(`\n=== ${run.kind}, ${what} ===`);
+            log(formatProfile(summariseProfile(file, 30)));
+            log(formatInclusive(inclusiveProfile(file)));
+          }
+        }
+        if (r.statementsDir && existsSync(r.statementsDir)) {
+          log(`\n=== ${run.kind}, ${what}: SQLite statements ===`);
+          log(
+            formatStatementTimes(r.statementsDir, messages) ||
+              '(none: the statements are timed on SQLite only)',
+          );
         }
       }
     }
@@ -311,8 +338,10 @@ async function main(): Promise<number> {
     process.stderr.write('bench:e2e: FAILED (see above); docs/benchmarks.md left unchanged\n');
     return 1;
   }
-  if (quick || values.profile || values['no-docs'] || baselineMain) {
-    log('\n(docs/benchmarks.md left unchanged: only a full run without --profile or --baseline rewrites it)');
+  if (quick || values.profile || values.statements || values['no-docs'] || baselineMain) {
+    log(
+      '\n(docs/benchmarks.md left unchanged: only a full run without --profile, --statements or --baseline rewrites it)',
+    );
   } else {
     writeE2eSection(DOCS, section);
     log(`\nwrote ${DOCS}`);
