@@ -150,7 +150,8 @@ export function listQuery(store: Pick<Store, 'db' | 'dialect'>, tenantId: string
   if (filters.to) query = query.where('to_number', '=', filters.to);
   if (filters.lane) query = query.where('lane', '=', filters.lane);
   if (filters.client_ref) query = query.where('client_ref', '=', filters.client_ref);
-  // Ids are time-ordered, so a time range is an id range and stays on the (tenant_id, id) index.
+  // Ids are time-ordered, so a time range is an id range and stays on the (tenant_id, id) index
+  // (with a number on SQLite, a filter on the number's walk).
   if (filters.from !== undefined) query = query.where(idCol, '>=', idFloor('msg', filters.from));
   if (filters.until !== undefined) query = query.where(idCol, '<', idFloor('msg', filters.until));
   if (filters.cursor) {
