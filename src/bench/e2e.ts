@@ -163,8 +163,8 @@ async function main(): Promise<number> {
   // Profiles and statement times of this checkout's runs: one directory per run.
   const diagnosticsRoot =
     values.profile || values.statements ? mkdtempSync(join(tmpdir(), 'relais-e2e-prof-')) : null;
-  const diagnostics = (name: string) => {
-    if (!diagnosticsRoot) return { profileDir: null, statementsDir: null };
+  const diagnostics = (name: string | null) => {
+    if (!diagnosticsRoot || name === null) return { profileDir: null, statementsDir: null };
     const dir = join(diagnosticsRoot, name);
     mkdirSync(dir, { recursive: true });
     return { profileDir: values.profile ? dir : null, statementsDir: values.statements ? dir : null };
@@ -208,12 +208,11 @@ async function main(): Promise<number> {
           log(
             `${kind}: throughput, ${spec.messages.toLocaleString('en-US')} messages, webhooks ${mode}${which}`,
           );
-          const dirs =
+          const dirs = diagnostics(
             side === 'mine'
-              ? diagnostics(
-                  `${kind}-${spec.webhookBatch > 0 ? 'batched' : 'single'}${repeats > 1 ? `-${i}` : ''}`,
-                )
-              : { profileDir: null, statementsDir: null };
+              ? `${kind}-${spec.webhookBatch > 0 ? 'batched' : 'single'}${repeats > 1 ? `-${i}` : ''}`
+              : null,
+          );
           try {
             const r = await runThroughput(kind, spec, bodies, {
               ...dirs,
