@@ -44,12 +44,12 @@ export class StatementTimes {
     s.calls++;
     s.us += us;
     this.statements.set(shape, s);
-    const keyword = shape.slice(0, 6).toLowerCase();
-    if (keyword === 'begin ' || shape.toLowerCase() === 'begin') {
+    const ends = /^(commit|rollback)\b/i.exec(shape)?.[1]?.toLowerCase();
+    if (/^begin\b/i.test(shape)) {
       this.open = { startedAt, first: null };
-    } else if (keyword === 'commit' || keyword === 'rollba') {
+    } else if (ends) {
       if (!this.open) return;
-      const first = `${this.open.first ?? '(empty)'}${keyword === 'rollba' ? ' (rolled back)' : ''}`;
+      const first = `${this.open.first ?? '(empty)'}${ends === 'rollback' ? ' (rolled back)' : ''}`;
       const t = this.transactions.get(first) ?? { count: 0, us: 0, commitUs: 0, maxUs: 0 };
       const total = startedAt + us - this.open.startedAt;
       t.count++;
