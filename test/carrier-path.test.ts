@@ -121,6 +121,34 @@ describe.each(databaseKinds)('carrier path on $name', (kind) => {
     expect(await leased()).toBeLessThanOrEqual(300); // 1 s of a 50,000 TPS connector would be 50,000
   });
 
+  it('refills its buffer once half of it is used, not at its next poll', async () => {
+    // A poll of a minute: once intake stops waking it, only the buffer running low can.
+    rig = await startCarrierRig(
+      kind,
+      {},
+      { tps: 50_000, window: 10 },
+      { dispatcher: { max_buffered_parts: 100, poll_ms: 60_000 } },
+    );
+    const tenant = await rig.t.tenant();
+    await waitBound(rig);
+    const ids = await rig.sendBulkBatch(tenant.apiKey, 1000, 'f');
+    await rig.waitForStatus(ids, ['delivered'], 20_000);
+  });
+
+  it('loses nothing when the carrier link thread dies mid-flight, and binds again on a new one', async () => {
+    rig = await startCarrierRig(kind, { submit_response_delay_ms: 20 }, { window: 10, tps: 2000 });
+    const tenant = await rig.t.tenant();
+    await waitBound(rig);
+    const ids = await rig.sendBulkBatch(tenant.apiKey, 300, 'k');
+    const sim = rig.sim;
+    await expect.poll(() => sim.received.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(50);
+    await rig.t.app.carriers.link.close(); // as if it had crashed: its sessions and submits are gone
+    await rig.waitForStatus(ids, ['delivered'], 30_000);
+    expect(rig.sim.stats().binds).toBeGreaterThanOrEqual(2);
+    const accepted = rig.sim.received.filter((r) => r.status === CommandStatus.ESME_ROK);
+    expect(new Set(accepted.map((r) => r.text)).size).toBe(300);
+  });
+
   it('renews the leases of the work it holds, so no other node takes it while it waits', async () => {
     rig = await startCarrierRig(
       kind,

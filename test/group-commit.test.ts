@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { StatusRecorder } from '../src/dispatch/status-recorder.js';
 import { type GroupCommitOptions, GroupCommitter } from '../src/store/group-commit.js';
 
 /**
@@ -135,5 +136,44 @@ describe('GroupCommitter', () => {
     const { committer, batches } = recordingCommitter({ maxBatch: 1000, weight: (u) => u, concurrency: 1 });
     await Promise.all([600, 300, 200, 5000, 1].map((u) => committer.submit(u)));
     expect(batches).toEqual([[600, 300], [200], [5000], [1]]);
+  });
+});
+
+describe('StatusRecorder', () => {
+  /** A recorder whose batches commit at once and become durable when the test says. */
+  function recorder(resolveWhen: 'committed' | 'durable') {
+    const syncs: (() => void)[] = [];
+    const batches: number[] = [];
+    const r = new StatusRecorder(
+      async (units) => {
+        batches.push(units.length);
+        return { durable: new Promise<void>((resolve) => syncs.push(resolve)) };
+      },
+      { concurrency: 1, resolveWhen },
+    );
+    return { r, syncs, batches };
+  }
+  const unit = (id: string) => ({ changes: [{ messageId: id, status: 'submitted' as const }] });
+
+  it("answers at commit when asked to, and starts the next batch without waiting for the first's sync", async () => {
+    const { r, syncs, batches } = recorder('committed');
+    await r.record(unit('a'));
+    await r.record(unit('b'));
+    expect(batches).toEqual([1, 1]);
+    expect(syncs).toHaveLength(2); // neither is durable yet
+  });
+
+  it('answers only once durable when asked to (a carrier acknowledged on a receipt)', async () => {
+    const { r, syncs } = recorder('durable');
+    let answered = false;
+    const recorded = r.record(unit('a')).then(() => {
+      answered = true;
+    });
+    await expect.poll(() => syncs.length).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(answered).toBe(false);
+    syncs[0]!();
+    await recorded;
+    expect(answered).toBe(true);
   });
 });

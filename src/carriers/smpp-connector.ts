@@ -2,13 +2,11 @@ import { AdaptiveRate, TokenBucket } from '../dispatch/token-bucket.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { type BindMode, bindToSmsc } from '../smpp/client.js';
-import { CommandStatus, describeStatus, isTemporaryError, Ton } from '../smpp/constants.js';
-import { createPdu, type Pdu } from '../smpp/pdu.js';
-import { type DeliveryReceipt, parseReceipt } from '../smpp/receipt.js';
-import type { SmppSession } from '../smpp/session.js';
-import { getMessagePayload } from '../smpp/tlv.js';
+import type { BindMode } from '../smpp/client.js';
+import { CommandStatus, describeStatus, isTemporaryError } from '../smpp/constants.js';
+import type { DeliveryReceipt } from '../smpp/receipt.js';
 import { destinationAddress, sourceAddress } from './addresses.js';
+import type { CarrierLink, Incoming, LinkBind } from './carrier-link.js';
 import type { SmppConnectorConfig } from './config.js';
 import { connectorTls } from './connector-tls.js';
 
@@ -47,13 +45,16 @@ export interface ConnectorHandlers {
 
 interface Bind {
   mode: BindMode;
-  session: SmppSession | null;
+  session: LinkBind | null;
+  /** submit_sm sent on this session and not yet answered. */
+  outstanding: number;
 }
 
 /**
  * An SMPP 3.4 client connection to one carrier: `binds` transceivers (or as many transmitter +
  * receiver pairs), each kept bound with exponential back-off; at most `window` unanswered submit_sm per
  * bind; one token bucket for the whole connector (its TPS), slowed down on ESME_RTHROTTLED.
+ * The sessions themselves live on the carrier link thread (carrier-link.ts); this is their policy.
  */
 export class SmppConnector {
   readonly name: string;
@@ -69,6 +70,7 @@ export class SmppConnector {
 
   constructor(
     readonly config: SmppConnectorConfig,
+    private readonly link: CarrierLink,
     private readonly handlers: ConnectorHandlers,
     clock: Clock,
     private readonly log: Logger,
@@ -84,7 +86,7 @@ export class SmppConnector {
       config.bind_mode === 'transceiver'
         ? Array.from({ length: config.binds }, () => 'transceiver' as const)
         : Array.from({ length: config.binds }, () => ['transmitter', 'receiver'] as const).flat();
-    this.binds = modes.map((mode) => ({ mode, session: null }));
+    this.binds = modes.map((mode) => ({ mode, session: null, outstanding: 0 }));
     this.tls = connectorTls(config);
     if (typeof config.tls === 'object' && !config.tls.reject_unauthorized) {
       log.warn(
@@ -142,66 +144,65 @@ export class SmppConnector {
    * throws: every outcome is a SubmitResult.
    */
   async submit(part: PartToSubmit, urgent = false): Promise<SubmitResult> {
-    const session = this.leastLoaded();
-    if (!session || !this.bucket.tryTake(this.reserveFor(urgent))) {
+    const bind = this.leastLoaded();
+    if (!bind?.session || !this.bucket.tryTake(this.reserveFor(urgent))) {
       return { ok: false, status: null, temporary: true, reason: 'no capacity: not bound or rate exceeded' };
     }
     const source = sourceAddress(part.from, this.config);
     const destination = destinationAddress(part.to, this.config);
     const started = performance.now();
-    try {
-      const resp = await session.request('submit_sm', {
-        serviceType: this.config.service_type,
-        sourceAddrTon: source.ton,
-        sourceAddrNpi: source.npi,
-        sourceAddr: source.addr,
-        destAddrTon: destination.ton,
-        destAddrNpi: destination.npi,
-        destinationAddr: destination.addr,
-        esmClass: part.esmClass,
-        registeredDelivery: this.config.registered_delivery ? 1 : 0,
-        validityPeriod: part.validityPeriod,
-        dataCoding: part.dataCoding,
-        shortMessage: part.shortMessage,
-      });
-      this.metrics?.submitSeconds.observe({ connector: this.name }, (performance.now() - started) / 1000);
-      if (resp.command === 'submit_sm_resp' && resp.status === CommandStatus.ESME_ROK) {
-        if (resp.messageId === '')
-          return {
-            ok: false,
-            status: null,
-            temporary: true,
-            reason: 'carrier answered with an empty message id',
-          };
-        return { ok: true, carrierId: resp.messageId };
-      }
-      if (resp.status === CommandStatus.ESME_RTHROTTLED) {
-        this.throttleEvents++;
-        this.metrics?.throttled.inc({ connector: this.name });
-        this.adaptive.onThrottled();
-      }
-      return {
-        ok: false,
-        status: resp.status,
-        temporary: isTemporaryError(resp.status),
-        reason: describeStatus(resp.status),
-      };
-    } catch (err) {
-      return { ok: false, status: null, temporary: true, reason: (err as Error).message };
+    bind.outstanding++;
+    const answer = await bind.session.submit({
+      serviceType: this.config.service_type,
+      sourceAddrTon: source.ton,
+      sourceAddrNpi: source.npi,
+      sourceAddr: source.addr,
+      destAddrTon: destination.ton,
+      destAddrNpi: destination.npi,
+      destinationAddr: destination.addr,
+      esmClass: part.esmClass,
+      registeredDelivery: this.config.registered_delivery ? 1 : 0,
+      validityPeriod: part.validityPeriod,
+      dataCoding: part.dataCoding,
+      shortMessage: part.shortMessage,
+    });
+    bind.outstanding--;
+    if (answer.status === null) return { ok: false, status: null, temporary: true, reason: answer.reason };
+    this.metrics?.submitSeconds.observe({ connector: this.name }, (performance.now() - started) / 1000);
+    if (answer.messageId !== null && answer.status === CommandStatus.ESME_ROK) {
+      if (answer.messageId === '')
+        return {
+          ok: false,
+          status: null,
+          temporary: true,
+          reason: 'carrier answered with an empty message id',
+        };
+      return { ok: true, carrierId: answer.messageId };
     }
+    if (answer.status === CommandStatus.ESME_RTHROTTLED) {
+      this.throttleEvents++;
+      this.metrics?.throttled.inc({ connector: this.name });
+      this.adaptive.onThrottled();
+    }
+    return {
+      ok: false,
+      status: answer.status,
+      temporary: isTemporaryError(answer.status),
+      reason: describeStatus(answer.status),
+    };
   }
 
-  private transmitters(): SmppSession[] {
-    const out: SmppSession[] = [];
+  private transmitters(): Bind[] {
+    const out: Bind[] = [];
     for (const b of this.binds)
-      if (b.mode !== 'receiver' && b.session && !b.session.closed) out.push(b.session);
+      if (b.mode !== 'receiver' && b.session && b.session.closedReason === null) out.push(b);
     return out;
   }
 
-  private leastLoaded(): SmppSession | null {
-    let best: SmppSession | null = null;
-    for (const s of this.transmitters()) {
-      if (s.outstanding < this.config.window && (!best || s.outstanding < best.outstanding)) best = s;
+  private leastLoaded(): Bind | null {
+    let best: Bind | null = null;
+    for (const b of this.transmitters()) {
+      if (b.outstanding < this.config.window && (!best || b.outstanding < best.outstanding)) best = b;
     }
     return best;
   }
@@ -210,30 +211,33 @@ export class SmppConnector {
     let delay = this.config.reconnect_min_ms;
     while (this.running) {
       try {
-        const session = await bindToSmsc({
-          host: this.config.host,
-          port: this.config.port,
-          tls: this.tls,
-          mode: bind.mode,
-          systemId: this.config.system_id,
-          password: this.config.password,
-          systemType: this.config.system_type,
-          connectTimeoutMs: this.config.connect_timeout_ms,
-          onRequest: (pdu, s) => this.onIncoming(pdu, s),
-          session: {
-            responseTimeoutMs: this.config.response_timeout_ms,
-            enquireLinkIntervalMs: this.config.enquire_link_interval_ms,
+        const session = await this.link.bind(
+          {
+            host: this.config.host,
+            port: this.config.port,
+            tls: this.tls,
+            mode: bind.mode,
+            systemId: this.config.system_id,
+            password: this.config.password,
+            systemType: this.config.system_type,
+            connectTimeoutMs: this.config.connect_timeout_ms,
+            session: {
+              responseTimeoutMs: this.config.response_timeout_ms,
+              enquireLinkIntervalMs: this.config.enquire_link_interval_ms,
+            },
           },
-        });
+          (event, session) => this.onIncoming(event, session),
+        );
         if (!this.running) {
           await session.unbind(500);
           return;
         }
         bind.session = session;
+        bind.outstanding = 0;
         delay = this.config.reconnect_min_ms;
         this.log.info({ connector: this.name, bind: index, mode: bind.mode }, 'bound');
         this.handlers.onStateChange(this.name);
-        const reason = await new Promise<string>((resolve) => session.once('close', resolve));
+        const reason = await session.closed;
         bind.session = null;
         this.handlers.onStateChange(this.name);
         if (this.running)
@@ -257,36 +261,18 @@ export class SmppConnector {
     }
   }
 
-  /** deliver_sm / data_sm from the carrier: receipts and inbound messages, acknowledged once stored. */
-  private onIncoming(pdu: Pdu, session: SmppSession): void {
-    if (pdu.command !== 'deliver_sm') {
-      session.rejectRequest(pdu, CommandStatus.ESME_RINVCMDID);
-      return;
-    }
-    const receipt = parseReceipt(pdu);
-    const stored = receipt
-      ? this.handlers.onReceipt(this.name, receipt)
-      : this.handlers.onInbound(this.name, {
-          // TON 1 (international): the carrier left out the +; say so, the number is unambiguous.
-          from:
-            pdu.sourceAddrTon === Ton.INTERNATIONAL && /^\d+$/.test(pdu.sourceAddr)
-              ? `+${pdu.sourceAddr}`
-              : pdu.sourceAddr,
-          to: pdu.destinationAddr,
-          dataCoding: pdu.dataCoding,
-          esmClass: pdu.esmClass,
-          // A long MO may come whole in message_payload, with an empty short_message.
-          shortMessage:
-            pdu.shortMessage.length > 0 ? pdu.shortMessage : (getMessagePayload(pdu) ?? Buffer.alloc(0)),
-        });
+  /** Receipts and inbound messages from the carrier, acknowledged once stored. */
+  private onIncoming(event: Incoming, session: LinkBind): void {
+    const stored =
+      event.kind === 'receipt'
+        ? this.handlers.onReceipt(this.name, event.receipt)
+        : this.handlers.onInbound(this.name, event.message);
     stored.then(
-      () => session.respond(createPdu('deliver_sm_resp', { sequence: pdu.sequence })),
+      () => session.ack(event.sequence, CommandStatus.ESME_ROK),
       (err: Error) => {
         // Not stored: a temporary error makes the carrier send it again later.
         this.log.error({ connector: this.name, err: err.message }, 'could not store an incoming deliver_sm');
-        session.respond(
-          createPdu('deliver_sm_resp', { sequence: pdu.sequence, status: CommandStatus.ESME_RX_T_APPN }),
-        );
+        session.ack(event.sequence, CommandStatus.ESME_RX_T_APPN);
       },
     );
   }

@@ -197,6 +197,11 @@ export const configSchema = z
          * crash these (plus the submits in flight) are sent again: this bounds the duplicates.
          */
         max_unrecorded: z.number().int().min(1).default(200),
+        /**
+         * How often the dispatcher looks for work nobody told it about: scheduled or retried messages
+         * coming due, another node's leases running out. New intake and a half-used buffer wake it at once.
+         */
+        poll_ms: z.number().int().min(10).max(60_000).default(250),
       })
       .strict()
       .prefault({}),

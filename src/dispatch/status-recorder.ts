@@ -12,9 +12,20 @@ export type Recordable = { changes: StatusChange[] } | { receipts: ReceiptUpdate
  * outcome has committed.
  */
 export type StatusRecorderOptions = Pick<
-  GroupCommitOptions<Recordable, void>,
+  GroupCommitOptions<Recordable, Written>,
   'concurrency' | 'lingerMs' | 'flushAt' | 'quietMs'
->;
+> & {
+  /**
+   * When `record` resolves: once its transaction has committed, or once that is also on disk
+   * (Store.writeCommitted). The next batch may start at commit either way.
+   */
+  resolveWhen: 'committed' | 'durable';
+};
+
+/** A batch written: committed, and on disk once `durable` resolves. */
+export interface Written {
+  durable: Promise<void>;
+}
 
 const MAX_BATCH = 1000;
 
@@ -25,22 +36,26 @@ const MAX_BATCH = 1000;
  * `submitted` change has committed, so the two never need each other's order.
  */
 export class StatusRecorder {
-  private readonly committer: GroupCommitter<Recordable, void>;
+  private readonly committer: GroupCommitter<Recordable, Written>;
+  private readonly resolveWhen: StatusRecorderOptions['resolveWhen'];
 
-  constructor(writeBatch: (units: Recordable[]) => Promise<void>, options: StatusRecorderOptions) {
-    this.committer = new GroupCommitter<Recordable, void>({
+  constructor(writeBatch: (units: Recordable[]) => Promise<Written>, options: StatusRecorderOptions) {
+    const { resolveWhen, ...commitOptions } = options;
+    this.resolveWhen = resolveWhen;
+    this.committer = new GroupCommitter<Recordable, Written>({
       writeBatch: async (units) => {
-        await writeBatch(units);
-        return units.map(() => undefined);
+        const written = await writeBatch(units);
+        return units.map(() => written);
       },
-      ...options,
+      ...commitOptions,
       maxBatch: MAX_BATCH,
       weight: (unit) => ('changes' in unit ? unit.changes.length : unit.receipts.length),
     });
   }
 
-  record(unit: Recordable): Promise<void> {
-    return this.committer.submit(unit);
+  async record(unit: Recordable): Promise<void> {
+    const { durable } = await this.committer.submit(unit);
+    if (this.resolveWhen === 'durable') await durable;
   }
 
   get backlog(): number {

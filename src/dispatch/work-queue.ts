@@ -112,8 +112,9 @@ export class WorkQueue {
     const now = this.clock.now();
     // Urgent claims (the dispatcher's otp/transactional path) go ahead of queued bulk work.
     const urgentOnly = options.upToLane !== undefined && options.upToLane !== 'bulk';
-    const write = urgentOnly ? this.store.writeUrgent : this.store.write;
-    const rows = await write(async (trx) => {
+    // Submitted at commit, not once durable: a claim a power cut takes back only sends the work
+    // again, like the outcomes of its submits, lost with it (Store.writeCommitted).
+    const { result: rows } = await this.store.writeCommitted(urgentOnly, async (trx) => {
       const urgent = await this.claimWhere(
         trx,
         options,
@@ -245,9 +246,9 @@ export class WorkQueue {
     return tenants;
   }
 
-  /** Records status changes of claimed work in one transaction (see recordOutcomes). */
+  /** Records status changes of claimed work in one transaction (see recordOutcomes), durably. */
   async record(changes: StatusChange[]): Promise<void> {
-    await this.recordOutcomes([{ changes }]);
+    await (await this.recordOutcomes([{ changes }])).durable;
   }
 
   /**
@@ -256,16 +257,19 @@ export class WorkQueue {
    * outbox in the same transaction. Changes go first because a receipt is only ever handed over once
    * its message's `submitted` change has been (see ReceiptMatcher), so within a batch nothing depends
    * on the reverse order — and one multi-row statement per kind keeps the batch cheap.
+   *
+   * Resolves once committed, with `durable` (Store.writeCommitted): the dispatcher goes on at commit,
+   * while a carrier's deliver_sm is answered, and a webhook sent, only once the change is on disk.
    */
-  async recordOutcomes(units: Recordable[]): Promise<void> {
-    if (units.length === 0) return;
+  async recordOutcomes(units: Recordable[]): Promise<{ durable: Promise<void> }> {
+    if (units.length === 0) return { durable: Promise.resolve() };
     const now = this.clock.now();
     const changes = units.flatMap((u) => ('changes' in u ? u.changes : []));
     const receipts = units.flatMap((u) => ('receipts' in u ? u.receipts : []));
     const leasedUntil = this.webhookTaker?.lease() ?? null;
     const handover: WebhookHandover | undefined =
       leasedUntil === null ? undefined : { leasedUntil, events: [] };
-    const created = await this.store.write(async (trx) => {
+    const { result: created, durable } = await this.store.writeCommitted(false, async (trx) => {
       // Both kinds fold into one set of rollup rows, upserted last (see RollupBatch.write).
       const rollups = new RollupBatch();
       const events =
@@ -274,11 +278,19 @@ export class WorkQueue {
       await rollups.write(trx);
       return events;
     });
-    if (handover) {
-      if (handover.events.length > 0) this.webhookTaker!.take(handover.events);
-    } else if (created > 0) {
-      this.notifyEvents();
-    }
+    // Not sent before it is durable. Should the sync fail, the handed-over events stay leased, and
+    // come due when the lease runs out, as after a crash.
+    void durable.then(
+      () => {
+        if (handover) {
+          if (handover.events.length > 0) this.webhookTaker!.take(handover.events);
+        } else if (created > 0) {
+          this.notifyEvents();
+        }
+      },
+      () => {},
+    );
+    return { durable };
   }
 
   private async applyChanges(

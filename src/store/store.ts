@@ -14,6 +14,12 @@ import type { Database } from './schema.js';
 export type Trx = Kysely<Database>;
 export type Db = Kysely<Database>;
 
+/** A committed write: its result, and when it is on disk (Store.writeCommitted). */
+export interface Committed<T> {
+  result: T;
+  durable: Promise<void>;
+}
+
 /**
  * The one door to storage. Everything is written through Kysely, shared by both dialects; the few
  * places where SQLite and PostgreSQL must differ (opening, write transactions, claim locking) are
@@ -30,6 +36,15 @@ export interface Store {
    * never queues behind bulk work for a connection.
    */
   writeUrgent<T>(fn: (trx: Trx) => Promise<T>): Promise<T>;
+  /**
+   * A write transaction (urgent or not, as above) that resolves as soon as it has committed, with
+   * `durable`: resolved once it is on disk. For work the process goes on with at once, and answers
+   * to outsiders only once durable. A process that dies (kill -9) cannot lose a committed
+   * transaction: SQLite has written it to the log, in the kernel's hands. A power cut or a kernel
+   * crash can lose those not yet durable, and every later one with them (the log is replayed in
+   * order up to the first missing frame). PostgreSQL: durable at commit.
+   */
+  writeCommitted<T>(urgent: boolean, fn: (trx: Trx) => Promise<T>): Promise<Committed<T>>;
   /**
    * For `fn` issuing exactly one statement: on PostgreSQL it runs outside any explicit transaction (a
    * statement is atomic on its own: no BEGIN/COMMIT round trips), on the urgent pool when `urgent`;
@@ -130,9 +145,13 @@ function openSqlite(path: string, config: Config): Store {
   const gate = new PriorityGate();
   // The connection is free for the next transaction as soon as this one has committed; its caller
   // hears back once the log is on disk.
-  const run = async <T>(urgent: boolean, fn: (trx: Trx) => Promise<T>): Promise<T> => {
+  const writeCommitted = async <T>(urgent: boolean, fn: (trx: Trx) => Promise<T>): Promise<Committed<T>> => {
     const result = await gate.run(urgent, () => transaction(fn));
-    await walSync?.sync();
+    return { result, durable: walSync ? walSync.sync() : Promise.resolve() };
+  };
+  const run = async <T>(urgent: boolean, fn: (trx: Trx) => Promise<T>): Promise<T> => {
+    const { result, durable } = await writeCommitted(urgent, fn);
+    await durable;
     return result;
   };
   const write = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> => run(false, fn);
@@ -142,6 +161,7 @@ function openSqlite(path: string, config: Config): Store {
     dialect: 'sqlite',
     write,
     writeUrgent,
+    writeCommitted,
     writeStatement: run,
     lockKey: async () => {},
     skipLocked: sql``,
@@ -193,6 +213,10 @@ function openPostgres(url: string, poolSize: number, urgentPoolSize: number): St
     dialect: 'postgres',
     write: (fn) => db.transaction().execute(fn),
     writeUrgent: (fn) => urgentDb.transaction().execute(fn),
+    writeCommitted: async (urgent, fn) => ({
+      result: await (urgent ? urgentDb : db).transaction().execute(fn),
+      durable: Promise.resolve(),
+    }),
     writeStatement: (urgent, fn) => fn(urgent ? urgentDb : db),
     async lockKey(trx, key) {
       await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);

@@ -1,0 +1,232 @@
+import { Worker } from 'node:worker_threads';
+import { workerScript } from '../shared/worker-script.js';
+import type { DeliveryReceipt, ReceiptState } from '../smpp/receipt.js';
+import {
+  type Batch,
+  type BindRequest,
+  EV_LENGTH,
+  Ev,
+  Op,
+  pushSubmit,
+  type SubmitFields,
+} from './link-protocol.js';
+import type { InboundMessage } from './smpp-connector.js';
+
+/** A submit_sm's answer: the carrier's (status, and message_id unless a generic_nack), or none. */
+export type SubmitAnswer = { status: number; messageId: string | null } | { status: null; reason: string };
+
+/** A deliver_sm from the carrier; answer it with `LinkBind.ack` once it is stored. */
+export type Incoming =
+  | { kind: 'receipt'; sequence: number; receipt: DeliveryReceipt }
+  | { kind: 'inbound'; sequence: number; message: InboundMessage };
+
+interface BindEntry {
+  bind: LinkBind;
+  /** Settle `bind()`'s promise; null once settled. */
+  bound: ((bind: LinkBind) => void) | null;
+  failed: ((err: Error) => void) | null;
+  incoming(event: Incoming, bind: LinkBind): void;
+}
+
+/**
+ * The main thread's side of the carrier link thread (link-thread.ts), which holds every SMPP session:
+ * its socket I/O, PDU codec and receipt parsing, about 12% of the main thread's busy time in the
+ * end-to-end benchmark, where the main thread is the limit (docs/architecture.md).
+ *
+ * Commands and events travel in one batch per event-loop turn each way (link-protocol.ts). The thread
+ * starts with the first bind. If it fails or exits, its binds close (the connectors bind again, on a
+ * new thread), and the submits it held get no answer: what a lost connection gives, and handled the
+ * same way (sent again, at least once). Deliver_sm it had not answered are sent again by the carrier.
+ */
+export class CarrierLink {
+  private worker: Worker | null = null;
+  private out: Batch = [];
+  private nextId = 1;
+  private readonly binds = new Map<number, BindEntry>();
+  private readonly submits = new Map<number, (answer: SubmitAnswer) => void>();
+
+  /**
+   * Opens a bind on the thread; resolves once bound, rejects with the bind's error. `incoming` may be
+   * called before it resolves: carriers flush queued receipts right after bind_resp.
+   */
+  bind(request: BindRequest, incoming: (event: Incoming, bind: LinkBind) => void): Promise<LinkBind> {
+    const id = this.nextId++;
+    return new Promise<LinkBind>((resolve, reject) => {
+      this.binds.set(id, { bind: new LinkBind(this, id), bound: resolve, failed: reject, incoming });
+      this.send(Op.BIND, id, request);
+    });
+  }
+
+  /** Ends the thread: every bind closes, every submit still on it gets no answer. */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.gone(worker, 'carrier link stopped');
+    await worker.terminate();
+  }
+
+  /** @internal LinkBind's */
+  submit(bindId: number, fields: SubmitFields): Promise<SubmitAnswer> {
+    const token = this.nextId++;
+    return new Promise<SubmitAnswer>((resolve) => {
+      this.submits.set(token, resolve);
+      if (this.out.length === 0) this.scheduleFlush();
+      pushSubmit(this.out, bindId, token, fields);
+    });
+  }
+
+  /** @internal LinkBind's */
+  send(...record: Batch): void {
+    if (this.out.length === 0) this.scheduleFlush();
+    for (const v of record) this.out.push(v);
+  }
+
+  private scheduleFlush(): void {
+    // Everything sent in this turn of the event loop (a dispatcher pump submits dozens) goes in one message.
+    process.nextTick(() => {
+      const batch = this.out;
+      this.out = [];
+      if (batch.length > 0) (this.worker ?? this.spawn()).postMessage(batch);
+    });
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(workerScript(import.meta.url, 'link-thread.js'));
+    // The sessions do not keep the process alive; `relais start` has its HTTP server for that.
+    worker.unref();
+    worker.on('message', (batch: Batch) => this.receive(batch));
+    worker.on('error', (err) => this.gone(worker, `carrier link thread failed: ${err.message}`));
+    worker.on('exit', (code) => this.gone(worker, `carrier link thread exited (${code})`));
+    this.worker = worker;
+    return worker;
+  }
+
+  private gone(worker: Worker, reason: string): void {
+    if (this.worker !== worker) return;
+    this.worker = null;
+    this.out = [];
+    const binds = [...this.binds.entries()];
+    const submits = [...this.submits.values()];
+    this.binds.clear();
+    this.submits.clear();
+    for (const answer of submits) answer({ status: null, reason });
+    for (const [, entry] of binds) {
+      entry.bind.markClosed(reason);
+      entry.failed?.(new Error(reason));
+    }
+  }
+
+  private receive(batch: Batch): void {
+    for (let at = 0; at < batch.length; at += 1 + EV_LENGTH[batch[at] as number]!) {
+      const v = (i: number) => batch[at + 1 + i];
+      switch (batch[at]) {
+        case Ev.ANSWER: {
+          const status = v(1) as number;
+          this.answer(v(0) as number, { status, messageId: v(2) as string | null });
+          break;
+        }
+        case Ev.NO_ANSWER:
+          this.answer(v(0) as number, { status: null, reason: v(1) as string });
+          break;
+        case Ev.RECEIPT: {
+          const date = (ms: unknown) => (ms === null ? null : new Date(ms as number));
+          this.deliver(v(0) as number, {
+            kind: 'receipt',
+            sequence: v(1) as number,
+            receipt: {
+              carrierId: v(2) as string,
+              state: v(3) as ReceiptState,
+              errorCode: v(4) as string | null,
+              submitDate: date(v(5)),
+              doneDate: date(v(6)),
+            },
+          });
+          break;
+        }
+        case Ev.INBOUND:
+          this.deliver(v(0) as number, {
+            kind: 'inbound',
+            sequence: v(1) as number,
+            message: {
+              from: v(2) as string,
+              to: v(3) as string,
+              dataCoding: v(4) as number,
+              esmClass: v(5) as number,
+              shortMessage: Buffer.from(v(6) as string, 'latin1'),
+            },
+          });
+          break;
+        case Ev.BOUND: {
+          const entry = this.binds.get(v(0) as number);
+          entry?.bound?.(entry.bind);
+          if (entry) entry.bound = entry.failed = null;
+          break;
+        }
+        case Ev.BIND_FAILED:
+        case Ev.CLOSED: {
+          const entry = this.binds.get(v(0) as number);
+          this.binds.delete(v(0) as number);
+          entry?.bind.markClosed(v(1) as string);
+          entry?.failed?.(new Error(v(1) as string));
+          break;
+        }
+        default:
+          throw new Error(`carrier link: unknown event ${String(batch[at])}`);
+      }
+    }
+  }
+
+  private deliver(bindId: number, event: Incoming): void {
+    const entry = this.binds.get(bindId);
+    entry?.incoming(event, entry.bind);
+  }
+
+  private answer(token: number, answer: SubmitAnswer): void {
+    const resolve = this.submits.get(token);
+    if (!resolve) return; // the thread was replaced meanwhile; answered as lost already
+    this.submits.delete(token);
+    resolve(answer);
+  }
+}
+
+/** One bound SMPP session on the carrier link thread. */
+export class LinkBind {
+  /** Set once the session is gone (the carrier, a timeout, unbind, or the thread). */
+  closedReason: string | null = null;
+  /** Resolves with the reason once the session is gone. */
+  readonly closed: Promise<string>;
+  private resolveClosed: (reason: string) => void = () => {};
+
+  constructor(
+    private readonly link: CarrierLink,
+    readonly id: number,
+  ) {
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+  }
+
+  submit(fields: SubmitFields): Promise<SubmitAnswer> {
+    if (this.closedReason !== null)
+      return Promise.resolve({ status: null, reason: `SMPP session closed: ${this.closedReason}` });
+    return this.link.submit(this.id, fields);
+  }
+
+  /** Answers an incoming deliver_sm (deliver_sm_resp with `status`). */
+  ack(sequence: number, status: number): void {
+    if (this.closedReason === null) this.link.send(Op.ACK, this.id, sequence, status);
+  }
+
+  /** Sends unbind, waits up to `timeoutMs` for its answer, and resolves once the session is closed. */
+  async unbind(timeoutMs: number): Promise<void> {
+    if (this.closedReason === null) this.link.send(Op.UNBIND, this.id, timeoutMs);
+    await this.closed;
+  }
+
+  /** @internal CarrierLink's */
+  markClosed(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    this.resolveClosed(reason);
+  }
+}
