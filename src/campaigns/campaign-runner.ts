@@ -204,12 +204,20 @@ export class CampaignRunner {
    * After a cancel: the campaign's messages not yet sent end `failed` / campaign_cancelled, through the
    * common status path (history, rollups, webhooks). First those this process's dispatcher holds in
    * memory and has not started (recalled), then those in the queue that no dispatcher holds: the
-   * DELETE … RETURNING takes them atomically, so a claim cannot take one at the same moment. Only
-   * messages already at a connector, and on PostgreSQL those other nodes hold, are still sent.
+   * DELETE … RETURNING takes them atomically, so a claim cannot take one at the same moment; then
+   * the dispatcher once more, for what it claimed between two of those deletes (it refills its
+   * buffer as soon as the recall has emptied half of it). Only messages already at a connector, and
+   * on PostgreSQL those other nodes hold, are still sent.
    */
   async failQueued(campaignId: string): Promise<number> {
     const now = this.deps.clock.now();
     let total = await this.deps.recallHeld(campaignId, CANCELLED);
+    total += await this.deleteQueued(campaignId, now);
+    return total + (await this.deps.recallHeld(campaignId, CANCELLED));
+  }
+
+  private async deleteQueued(campaignId: string, now: number): Promise<number> {
+    let total = 0;
     for (;;) {
       const { selected, deleted, events } = await this.deps.store.write(async (trx) => {
         const ids = await trx
