@@ -193,6 +193,8 @@ export class CarrierLink {
 export class LinkBind {
   /** Set once the session is gone (the carrier, a timeout, unbind, or the thread). */
   closedReason: string | null = null;
+  /** submit_sm sent on this session and not answered yet: the window in use. */
+  outstanding = 0;
   /** Resolves with the reason once the session is gone. */
   readonly closed: Promise<string>;
   private resolveClosed: (reason: string) => void = () => {};
@@ -206,10 +208,15 @@ export class LinkBind {
     });
   }
 
-  submit(fields: SubmitFields): Promise<SubmitAnswer> {
+  async submit(fields: SubmitFields): Promise<SubmitAnswer> {
     if (this.closedReason !== null)
-      return Promise.resolve({ status: null, reason: `SMPP session closed: ${this.closedReason}` });
-    return this.link.submit(this.id, fields);
+      return { status: null, reason: `SMPP session closed: ${this.closedReason}` };
+    this.outstanding++;
+    try {
+      return await this.link.submit(this.id, fields);
+    } finally {
+      this.outstanding--;
+    }
   }
 
   /** Answers an incoming deliver_sm (deliver_sm_resp with `status`). */

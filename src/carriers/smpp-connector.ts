@@ -46,8 +46,6 @@ export interface ConnectorHandlers {
 interface Bind {
   mode: BindMode;
   session: LinkBind | null;
-  /** submit_sm sent on this session and not yet answered. */
-  outstanding: number;
 }
 
 /**
@@ -86,7 +84,7 @@ export class SmppConnector {
       config.bind_mode === 'transceiver'
         ? Array.from({ length: config.binds }, () => 'transceiver' as const)
         : Array.from({ length: config.binds }, () => ['transmitter', 'receiver'] as const).flat();
-    this.binds = modes.map((mode) => ({ mode, session: null, outstanding: 0 }));
+    this.binds = modes.map((mode) => ({ mode, session: null }));
     this.tls = connectorTls(config);
     if (typeof config.tls === 'object' && !config.tls.reject_unauthorized) {
       log.warn(
@@ -144,15 +142,14 @@ export class SmppConnector {
    * throws: every outcome is a SubmitResult.
    */
   async submit(part: PartToSubmit, urgent = false): Promise<SubmitResult> {
-    const bind = this.leastLoaded();
-    if (!bind?.session || !this.bucket.tryTake(this.reserveFor(urgent))) {
+    const session = this.leastLoaded();
+    if (!session || !this.bucket.tryTake(this.reserveFor(urgent))) {
       return { ok: false, status: null, temporary: true, reason: 'no capacity: not bound or rate exceeded' };
     }
     const source = sourceAddress(part.from, this.config);
     const destination = destinationAddress(part.to, this.config);
     const started = performance.now();
-    bind.outstanding++;
-    const answer = await bind.session.submit({
+    const answer = await session.submit({
       serviceType: this.config.service_type,
       sourceAddrTon: source.ton,
       sourceAddrNpi: source.npi,
@@ -166,7 +163,6 @@ export class SmppConnector {
       dataCoding: part.dataCoding,
       shortMessage: part.shortMessage,
     });
-    bind.outstanding--;
     if (answer.status === null) return { ok: false, status: null, temporary: true, reason: answer.reason };
     this.metrics?.submitSeconds.observe({ connector: this.name }, (performance.now() - started) / 1000);
     if (answer.messageId !== null && answer.status === CommandStatus.ESME_ROK) {
@@ -192,17 +188,17 @@ export class SmppConnector {
     };
   }
 
-  private transmitters(): Bind[] {
-    const out: Bind[] = [];
+  private transmitters(): LinkBind[] {
+    const out: LinkBind[] = [];
     for (const b of this.binds)
-      if (b.mode !== 'receiver' && b.session && b.session.closedReason === null) out.push(b);
+      if (b.mode !== 'receiver' && b.session && b.session.closedReason === null) out.push(b.session);
     return out;
   }
 
-  private leastLoaded(): Bind | null {
-    let best: Bind | null = null;
-    for (const b of this.transmitters()) {
-      if (b.outstanding < this.config.window && (!best || b.outstanding < best.outstanding)) best = b;
+  private leastLoaded(): LinkBind | null {
+    let best: LinkBind | null = null;
+    for (const s of this.transmitters()) {
+      if (s.outstanding < this.config.window && (!best || s.outstanding < best.outstanding)) best = s;
     }
     return best;
   }
@@ -233,7 +229,6 @@ export class SmppConnector {
           return;
         }
         bind.session = session;
-        bind.outstanding = 0;
         delay = this.config.reconnect_min_ms;
         this.log.info({ connector: this.name, bind: index, mode: bind.mode }, 'bound');
         this.handlers.onStateChange(this.name);
