@@ -299,6 +299,18 @@ describe.each(databaseKinds)('Inbound messages on $name', (kind) => {
     expect(waiting).toEqual([]);
   });
 
+  it('an MO in UCS-2 arrives intact: every byte crosses the carrier link thread', async () => {
+    const e = await rig.t.tenant('Unicode');
+    await assign('36999', e.id);
+    const text = 'Réservé pour 4 😀 ça marche ? Ω';
+    expect(await mo('+33612340099', '36999', text)).toBe(0);
+    const rows = await until('the UCS-2 MO', async () => {
+      const found = await inboundRows('+33612340099');
+      return found.length > 0 ? found : undefined;
+    });
+    expect(rows[0]).toMatchObject({ tenant_id: e.id, text });
+  });
+
   it('the mention is on the bulk SMS the carrier receives', async () => {
     const f = await rig.t.tenant('Mention');
     const patched = await http().inject({

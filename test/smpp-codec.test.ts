@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { type Batch, OP_LENGTH, Op, pushSubmit, readSubmit } from '../src/carriers/link-protocol.js';
 import {
   type DecodeFailure,
   type DecodeResult,
@@ -812,5 +813,35 @@ describe('long messages', () => {
     expect(parseUdh(hex('02 00'))).toBeNull();
     expect(parseUdh(Buffer.alloc(0))).toBeNull();
     expect(parseUdh(hex('00 61'))).toEqual({ concat: null, headerLength: 1, payload: Buffer.from('a') });
+  });
+});
+
+describe('carrier link records (link-protocol.ts)', () => {
+  it('carries every byte of a message body to the link thread unchanged, through structured cloning', () => {
+    const body = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const fields = {
+      serviceType: '',
+      sourceAddrTon: 5,
+      sourceAddrNpi: 0,
+      sourceAddr: 'Luigi',
+      destAddrTon: 1,
+      destAddrNpi: 1,
+      destinationAddr: '33612345678',
+      esmClass: 0x40,
+      registeredDelivery: 1,
+      validityPeriod: '000001000000000R',
+      dataCoding: 8,
+      shortMessage: body,
+    };
+    const batch: Batch = [Op.ACK, 7, 1, 0];
+    pushSubmit(batch, 3, 42, fields);
+    const received = structuredClone(batch);
+    const at = 1 + OP_LENGTH[Op.ACK]!;
+    expect(received[at]).toBe(Op.SUBMIT);
+    expect(received.length).toBe(at + 1 + OP_LENGTH[Op.SUBMIT]!);
+    expect(received.slice(at + 1, at + 3)).toEqual([3, 42]);
+    const read = readSubmit(received, at);
+    expect(read).toEqual(fields);
+    expect(read.shortMessage.equals(body)).toBe(true);
   });
 });
