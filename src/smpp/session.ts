@@ -79,11 +79,6 @@ export class SmppSession extends EventEmitter {
     return this.closedReason !== null;
   }
 
-  /** Requests sent and not yet answered: the window in use. */
-  get outstanding(): number {
-    return this.pending.size;
-  }
-
   /** Sends a request and resolves with its response (or generic_nack); rejects on timeout or close. */
   request<C extends RequestCommand>(command: C, body: Outgoing<C>): Promise<ResponseOf<C>> {
     if (this.closedReason !== null) return Promise.reject(new SessionClosedError(this.closedReason));
