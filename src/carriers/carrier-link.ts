@@ -8,6 +8,7 @@ import {
   Ev,
   Op,
   pushSubmit,
+  RecordBatcher,
   type SubmitFields,
 } from './link-protocol.js';
 import type { InboundMessage } from './smpp-connector.js';
@@ -40,7 +41,7 @@ interface BindEntry {
  */
 export class CarrierLink {
   private worker: Worker | null = null;
-  private out: Batch = [];
+  private readonly commands = new RecordBatcher((batch) => (this.worker ?? this.spawn()).postMessage(batch));
   private nextId = 1;
   private readonly binds = new Map<number, BindEntry>();
   private readonly submits = new Map<number, (answer: SubmitAnswer) => void>();
@@ -70,24 +71,13 @@ export class CarrierLink {
     const token = this.nextId++;
     return new Promise<SubmitAnswer>((resolve) => {
       this.submits.set(token, resolve);
-      if (this.out.length === 0) this.scheduleFlush();
-      pushSubmit(this.out, bindId, token, fields);
+      pushSubmit(this.commands.open(), bindId, token, fields);
     });
   }
 
   /** @internal LinkBind's */
   send(...record: Batch): void {
-    if (this.out.length === 0) this.scheduleFlush();
-    for (const v of record) this.out.push(v);
-  }
-
-  private scheduleFlush(): void {
-    // Everything sent in this turn of the event loop (a dispatcher pump submits dozens) goes in one message.
-    process.nextTick(() => {
-      const batch = this.out;
-      this.out = [];
-      if (batch.length > 0) (this.worker ?? this.spawn()).postMessage(batch);
-    });
+    this.commands.push(...record);
   }
 
   private spawn(): Worker {
@@ -104,7 +94,7 @@ export class CarrierLink {
   private gone(worker: Worker, reason: string): void {
     if (this.worker !== worker) return;
     this.worker = null;
-    this.out = [];
+    this.commands.clear();
     const binds = [...this.binds.entries()];
     const submits = [...this.submits.values()];
     this.binds.clear();

@@ -63,6 +63,38 @@ export const EV_LENGTH: Record<number, number> = {
 
 export type Batch = (string | number | null | BindRequest)[];
 
+/**
+ * The records one side sends in this turn of the event loop, handed to `deliver` as one batch once
+ * the turn's synchronous work is done (a dispatcher pump submits dozens in one go).
+ */
+export class RecordBatcher {
+  private out: Batch = [];
+
+  constructor(private readonly deliver: (batch: Batch) => void) {}
+
+  /** This turn's batch, to append one whole record to. */
+  open(): Batch {
+    if (this.out.length === 0) process.nextTick(() => this.flush());
+    return this.out;
+  }
+
+  push(...record: Batch): void {
+    const batch = this.open();
+    for (const v of record) batch.push(v);
+  }
+
+  /** Drops what has not been delivered yet. */
+  clear(): void {
+    this.out = [];
+  }
+
+  private flush(): void {
+    const batch = this.out;
+    this.out = [];
+    if (batch.length > 0) this.deliver(batch);
+  }
+}
+
 /** A bind to open on the thread: bindToSmsc's options, without the request handler. */
 export interface BindRequest {
   host: string;

@@ -5,7 +5,15 @@ import { createPdu, type Pdu } from '../smpp/pdu.js';
 import { parseReceipt } from '../smpp/receipt.js';
 import type { SmppSession } from '../smpp/session.js';
 import { getMessagePayload } from '../smpp/tlv.js';
-import { type Batch, type BindRequest, Ev, OP_LENGTH, Op, readSubmit } from './link-protocol.js';
+import {
+  type Batch,
+  type BindRequest,
+  Ev,
+  OP_LENGTH,
+  Op,
+  RecordBatcher,
+  readSubmit,
+} from './link-protocol.js';
 
 /**
  * The carrier link thread (carrier-link.ts is the main thread's side): it holds every SMPP session of
@@ -14,18 +22,8 @@ import { type Batch, type BindRequest, Ev, OP_LENGTH, Op, readSubmit } from './l
  */
 const port = parentPort!;
 const sessions = new Map<number, SmppSession>();
-let out: Batch = [];
-
-function post(...record: Batch): void {
-  if (out.length === 0) process.nextTick(flush);
-  for (const v of record) out.push(v);
-}
-
-function flush(): void {
-  const batch = out;
-  out = [];
-  port.postMessage(batch);
-}
+const events = new RecordBatcher((batch) => port.postMessage(batch));
+const post = (...record: Batch) => events.push(...record);
 
 port.on('message', (batch: Batch) => {
   for (let at = 0; at < batch.length; at += 1 + OP_LENGTH[batch[at] as number]!) {
