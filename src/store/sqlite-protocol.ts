@@ -39,7 +39,11 @@ export type SqliteResult = [
 
 export type SqliteReply = [id: number, ...result: SqliteResult, error: ThreadSqliteError | null];
 
+/** The SQLite thread's `workerData.role`: how code loaded into every thread recognises it. */
+export const SQLITE_THREAD_ROLE = 'relais-sqlite';
+
 export interface SqliteThreadData {
+  role: typeof SQLITE_THREAD_ROLE;
   path: string;
   /** Run in order once the database is open, e.g. `journal_mode = WAL`. */
   pragmas: string[];

@@ -17,6 +17,7 @@ import {
 import { workerScript } from '../shared/worker-script.js';
 import {
   Op,
+  SQLITE_THREAD_ROLE,
   type SqliteReply,
   type SqliteRequest,
   type SqliteResult,
@@ -52,7 +53,13 @@ export class SqliteThread {
     const { port1, port2 } = new MessageChannel();
     this.answers = port1;
     this.worker = new Worker(workerScript(import.meta.url, 'sqlite-worker.js'), {
-      workerData: { path, pragmas, signal: this.signal.buffer, port: port2 } satisfies SqliteThreadData,
+      workerData: {
+        role: SQLITE_THREAD_ROLE,
+        path,
+        pragmas,
+        signal: this.signal.buffer,
+        port: port2,
+      } satisfies SqliteThreadData,
       transferList: [port2],
     });
     // Only transactions in flight keep the process alive, like any socket to a database server.
@@ -93,7 +100,10 @@ export class SqliteThread {
   /** Closes the connection (SQLite removes the log when the last one closes) and ends the thread. */
   async close(): Promise<void> {
     if (!this.failure) this.statement(Op.Close, '');
+    this.fail(new Error('the database is closed'));
     this.answers.close();
+    // Unreferenced, the thread would not keep the process alive until it has ended.
+    this.worker.ref();
     await this.worker.terminate();
   }
 

@@ -56,6 +56,8 @@ export interface Store {
     transaction: ThreadTransaction<A, R>,
     args: A,
   ): Promise<Committed<R>>;
+  /** The same, resolved once durable (as `write` and `writeUrgent`). */
+  writeIn<A, R>(urgent: boolean, transaction: ThreadTransaction<A, R>, args: A): Promise<R>;
   /**
    * For `fn` issuing exactly one statement: on PostgreSQL it runs outside any explicit transaction (a
    * statement is atomic on its own: no BEGIN/COMMIT round trips), on the urgent pool when `urgent`;
@@ -188,6 +190,11 @@ function openSqlite(path: string, config: Config): Store {
     writeUrgent,
     writeCommitted,
     writeCommittedIn,
+    writeIn: async (urgent, transaction, args) => {
+      const { result, durable } = await writeCommittedIn(urgent, transaction, args);
+      await durable;
+      return result;
+    },
     writeStatement: run,
     lockKey: async () => {},
     skipLocked: sql``,
@@ -249,6 +256,8 @@ function openPostgres(url: string, poolSize: number, urgentPoolSize: number): St
       result: await (urgent ? urgentDb : db).transaction().execute((trx) => transaction.run(trx, args)),
       durable: Promise.resolve(),
     }),
+    writeIn: (urgent, transaction, args) =>
+      (urgent ? urgentDb : db).transaction().execute((trx) => transaction.run(trx, args)),
     writeStatement: (urgent, fn) => fn(urgent ? urgentDb : db),
     async lockKey(trx, key) {
       await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);

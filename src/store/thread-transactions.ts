@@ -1,4 +1,6 @@
 import { WRITE_OUTCOMES } from '../dispatch/outcome-writes.js';
+import { WRITE_SUBMIT_UNITS } from '../messages/writer.js';
+import { RECORD_ATTEMPTS } from '../webhooks/outbox.js';
 import type { ThreadTransaction } from './sqlite-protocol.js';
 
 /**
@@ -6,5 +8,5 @@ import type { ThreadTransaction } from './sqlite-protocol.js';
  * loaded by the thread: a transaction passed to writeCommittedIn must be in it.
  */
 export const THREAD_TRANSACTIONS: ReadonlyMap<string, ThreadTransaction<never, unknown>> = new Map(
-  [WRITE_OUTCOMES].map((t) => [t.name, t]),
+  [WRITE_OUTCOMES, WRITE_SUBMIT_UNITS, RECORD_ATTEMPTS].map((t) => [t.name, t]),
 );
