@@ -1,12 +1,19 @@
 import { type RawBuilder, sql } from 'kysely';
-import type { StatusChange } from '../messages/status.js';
+import {
+  applyStatusChanges,
+  FINAL_STATUSES,
+  type StatusChange,
+  type StatusWriteOptions,
+  type WebhookHandover,
+} from '../messages/status.js';
+import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
+import { RollupBatch } from '../stats/rollups.js';
 import { inList } from '../store/insert-rows.js';
 import { LANE_RANK, type Lane, type MessageTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
 import { unsealText } from '../verify/sealing.js';
 import type { WebhookTaker } from '../webhooks/outbox.js';
-import { WRITE_OUTCOMES } from './outcome-writes.js';
 import type { Recordable } from './status-recorder.js';
 
 /** A message leased to a dispatcher, with everything needed to submit it to a carrier. */
@@ -256,26 +263,53 @@ export class WorkQueue {
    */
   async recordOutcomes(units: Recordable[]): Promise<{ durable: Promise<void> }> {
     if (units.length === 0) return { durable: Promise.resolve() };
+    const now = this.clock.now();
+    const changes = units.flatMap((u) => ('changes' in u ? u.changes : []));
+    const receipts = units.flatMap((u) => ('receipts' in u ? u.receipts : []));
     const leasedUntil = this.webhookTaker?.lease() ?? null;
-    const { result, durable } = await this.store.writeCommittedIn(false, WRITE_OUTCOMES, {
-      changes: units.flatMap((u) => ('changes' in u ? u.changes : [])),
-      receipts: units.flatMap((u) => ('receipts' in u ? u.receipts : [])),
-      now: this.clock.now(),
-      leasedUntil,
+    const handover: WebhookHandover | undefined =
+      leasedUntil === null ? undefined : { leasedUntil, events: [] };
+    const { result: created, durable } = await this.store.writeCommitted(false, async (trx) => {
+      // Both kinds fold into one set of rollup rows, upserted last (see RollupBatch.write).
+      const rollups = new RollupBatch();
+      const events =
+        (await this.applyChanges(trx, changes, now, { handover, rollups })) +
+        (await applyReceiptUpdates(trx, receipts, now, { handover, rollups }));
+      await rollups.write(trx);
+      return events;
     });
     // Not sent before it is durable. Should the sync fail, the handed-over events stay leased, and
     // come due when the lease runs out, as after a crash.
     void durable.then(
       () => {
-        if (result.handedOver) {
-          if (result.handedOver.length > 0) this.webhookTaker!.take(result.handedOver);
-        } else if (result.created > 0) {
+        if (handover) {
+          if (handover.events.length > 0) this.webhookTaker!.take(handover.events);
+        } else if (created > 0) {
           this.notifyEvents();
         }
       },
       () => {},
     );
     return { durable };
+  }
+
+  private async applyChanges(
+    trx: Trx,
+    changes: StatusChange[],
+    now: number,
+    options: StatusWriteOptions,
+  ): Promise<number> {
+    const done = changes
+      .filter((c) => c.status === 'submitted' || FINAL_STATUSES.has(c.status))
+      .map((c) => c.messageId);
+    const events = await applyStatusChanges(trx, changes, now, options);
+    for (let i = 0; i < done.length; i += 500) {
+      await trx
+        .deleteFrom('queue')
+        .where(inList(trx, 'message_id', done.slice(i, i + 500)))
+        .execute();
+    }
+    return events;
   }
 
   /**

@@ -17,7 +17,7 @@ import {
   isUrgentNow,
   type SubmitUnit,
   type UnitOutcome,
-  WRITE_SUBMIT_UNITS,
+  writeSubmitUnits,
   writeSubmitUnitsAsOneStatement,
 } from './writer.js';
 
@@ -106,9 +106,10 @@ export class MessageService {
 
   private async writeUnits(units: SubmitUnit[], urgent: boolean): Promise<UnitOutcome[]> {
     const lease = units.some((u) => u.rows.some(isUrgentNow)) ? (this.taker?.lease() ?? null) : null;
+    const write = urgent ? this.store.writeUrgent : this.store.write;
     const outcomes = fitsOneStatement(this.store.dialect, units)
       ? await this.store.writeStatement(urgent, (db) => writeSubmitUnitsAsOneStatement(db, units, lease))
-      : await this.store.writeIn(urgent, WRITE_SUBMIT_UNITS, { units, lease });
+      : await write((trx) => writeSubmitUnits(trx, units, lease));
     if (lease) {
       const taken: MessageTable[] = [];
       units.forEach((unit, i) => {

@@ -3,7 +3,6 @@ import { RollupBatch } from '../stats/rollups.js';
 import { insertRows } from '../store/insert-rows.js';
 import type { DialectName } from '../store/migrations/index.js';
 import { type Database, LANE_RANK, type MessageTable, type QueueTable } from '../store/schema.js';
-import type { ThreadTransaction } from '../store/sqlite-protocol.js';
 import type { Db, Trx } from '../store/store.js';
 
 /** What the API stores under an Idempotency-Key, written in the same transaction as the messages. */
@@ -88,18 +87,6 @@ export async function writeSubmitUnits(
   await rollupsOf(rows).write(trx);
   return outcomes;
 }
-
-/**
- * writeSubmitUnits as a transaction of its own, which on SQLite the connection's thread runs whole
- * (Store.writeIn): inserting a batch of 1,000 messages is 20–30 ms of SQLite's time.
- */
-export const WRITE_SUBMIT_UNITS: ThreadTransaction<
-  { units: SubmitUnit[]; lease: IntakeLease | null },
-  UnitOutcome[]
-> = {
-  name: 'writeSubmitUnits',
-  run: (trx, { units, lease }) => writeSubmitUnits(trx, units, lease),
-};
 
 /**
  * PostgreSQL, for a few messages without Idempotency-Keys (single requests, urgent commits): the

@@ -1,15 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, type RawBuilder, sql } from 'kysely';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, type RawBuilder, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { databaseTarget } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Checkpointer } from './checkpointer.js';
 import { type DialectName, LATEST_MIGRATION, migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
-import { Op, type ThreadTransaction } from './sqlite-protocol.js';
-import { SqliteThread, SqliteThreadDialect } from './sqlite-thread.js';
 
 /** A handle bound to one open write transaction. */
 export type Trx = Kysely<Database>;
@@ -46,18 +45,6 @@ export interface Store {
    * order up to the first missing frame). PostgreSQL: durable at commit.
    */
   writeCommitted<T>(urgent: boolean, fn: (trx: Trx) => Promise<T>): Promise<Committed<T>>;
-  /**
-   * writeCommitted for a transaction of thread-transactions.ts: on SQLite the connection's thread
-   * runs it whole, and the main thread goes on meanwhile (sqlite-thread.ts); on PostgreSQL it is an
-   * ordinary transaction.
-   */
-  writeCommittedIn<A, R>(
-    urgent: boolean,
-    transaction: ThreadTransaction<A, R>,
-    args: A,
-  ): Promise<Committed<R>>;
-  /** The same, resolved once durable (as `write` and `writeUrgent`). */
-  writeIn<A, R>(urgent: boolean, transaction: ThreadTransaction<A, R>, args: A): Promise<R>;
   /**
    * For `fn` issuing exactly one statement: on PostgreSQL it runs outside any explicit transaction (a
    * statement is atomic on its own: no BEGIN/COMMIT round trips), on the urgent pool when `urgent`;
@@ -118,31 +105,29 @@ const FALLBACK_AUTOCHECKPOINT_PAGES = 4000;
 
 function openSqlite(path: string, config: Config): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SqliteDatabase(path);
+  // Retention deletes old history in chunks; INCREMENTAL lets it hand the freed pages back to the file
+  // system a few at a time (src/retention/). Takes effect on a new file only: see migrate below.
+  // New files only (it is fixed once the first table exists). Each commit writes every page it
+  // touched to the write-ahead log, one frame per page: with 32 KiB pages the carrier path's commits
+  // wrote fewer, fuller frames (end to end 6,384 → 7,323 msg/s; 4 KiB, 8, 16, 32 and 64 KiB measured).
+  sqlite.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
+  sqlite.pragma('auto_vacuum = INCREMENTAL');
+  sqlite.pragma('journal_mode = WAL');
+  // FULL is kept by WalSync below, off the event loop: SQLite itself only writes the log at commit.
+  sqlite.pragma('synchronous = NORMAL');
+  const walSync =
+    config.sqlite.synchronous === 'FULL' && path !== ':memory:' ? new WalSync(`${path}-wal`) : null;
+  sqlite.pragma(`busy_timeout = ${config.sqlite.busy_timeout_ms}`);
+  // SQLite's default page cache is 2 MiB: the history's indexes outgrow it within minutes, and every
+  // insert then reads B-tree pages back through the kernel (profiled: most of an import's time).
+  sqlite.pragma(`cache_size = -${config.sqlite.cache_mib * 1024}`);
+  sqlite.pragma('foreign_keys = ON');
   // Checkpoints copy ahead on a thread of their own (checkpointer.ts); this connection's checkpoint,
   // later than SQLite's default, restarts the log and bounds it.
   const checkpointer = path === ':memory:' ? null : new Checkpointer(path, CHECKPOINT_INTERVAL_MS);
-  const thread = new SqliteThread(path, [
-    // Retention deletes old history in chunks; INCREMENTAL lets it hand the freed pages back to the
-    // file system a few at a time (src/retention/). New files only (it is fixed once the first table
-    // exists): see migrate below. Each commit writes every page it touched to the write-ahead log,
-    // one frame per page: with 32 KiB pages the carrier path's commits wrote fewer, fuller frames
-    // (end to end 6,384 → 7,323 msg/s; 4 KiB, 8, 16, 32 and 64 KiB measured).
-    `page_size = ${SQLITE_PAGE_SIZE}`,
-    'auto_vacuum = INCREMENTAL',
-    'journal_mode = WAL',
-    // FULL is kept by WalSync below, off the event loop: SQLite itself only writes the log at commit.
-    'synchronous = NORMAL',
-    `busy_timeout = ${config.sqlite.busy_timeout_ms}`,
-    // SQLite's default page cache is 2 MiB: the history's indexes outgrow it within minutes, and every
-    // insert then reads B-tree pages back through the kernel (profiled: most of an import's time).
-    `cache_size = -${config.sqlite.cache_mib * 1024}`,
-    'foreign_keys = ON',
-    ...(checkpointer ? [`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`] : []),
-  ]);
-  const walSync =
-    config.sqlite.synchronous === 'FULL' && path !== ':memory:' ? new WalSync(`${path}-wal`) : null;
-  const db = new Kysely<Database>({ dialect: new SqliteThreadDialect(thread) });
-  const pragma = (text: string) => (thread.statement(Op.Pragma, text)[0] as { value: unknown }[])[0]!.value;
+  if (checkpointer) sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   // Kysely's SQLite transactions start DEFERRED; a reader that later writes can then fail with
   // SQLITE_BUSY when another process (the CLI) holds the write lock. IMMEDIATE waits busy_timeout.
   const transaction = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> =>
@@ -153,8 +138,7 @@ function openSqlite(path: string, config: Config): Store {
         await sql`commit`.execute(conn);
         return result;
       } catch (err) {
-        // SQLite may have rolled back already (SQLITE_FULL, an interrupted COMMIT).
-        thread.statement(Op.RollbackIfOpen, '');
+        if (sqlite.inTransaction) await sql`rollback`.execute(conn);
         throw err;
       }
     });
@@ -163,17 +147,6 @@ function openSqlite(path: string, config: Config): Store {
   // hears back once the log is on disk.
   const writeCommitted = async <T>(urgent: boolean, fn: (trx: Trx) => Promise<T>): Promise<Committed<T>> => {
     const result = await gate.run(urgent, () => transaction(fn));
-    return { result, durable: walSync ? walSync.sync() : Promise.resolve() };
-  };
-  const writeCommittedIn = async <A, R>(
-    urgent: boolean,
-    { name }: ThreadTransaction<A, R>,
-    args: A,
-  ): Promise<Committed<R>> => {
-    // Holding Kysely's connection: no statement of the main thread runs in the middle of it.
-    const result = await gate.run(urgent, () =>
-      db.connection().execute(() => thread.transaction<A, R>(name, args)),
-    );
     return { result, durable: walSync ? walSync.sync() : Promise.resolve() };
   };
   const run = async <T>(urgent: boolean, fn: (trx: Trx) => Promise<T>): Promise<T> => {
@@ -189,12 +162,6 @@ function openSqlite(path: string, config: Config): Store {
     write,
     writeUrgent,
     writeCommitted,
-    writeCommittedIn,
-    writeIn: async (urgent, transaction, args) => {
-      const { result, durable } = await writeCommittedIn(urgent, transaction, args);
-      await durable;
-      return result;
-    },
     writeStatement: run,
     lockKey: async () => {},
     skipLocked: sql``,
@@ -202,17 +169,15 @@ function openSqlite(path: string, config: Config): Store {
     walkIndexes: async () => {},
     incrementalVacuum: (pages) =>
       write(async () => {
-        // As text: a prepared statement's run() steps this pragma once, freeing one page.
-        thread.statement(Op.Exec, `pragma incremental_vacuum(${Math.max(1, Math.floor(pages))})`);
-        return Number(await pragma('freelist_count'));
+        // Through the raw handle: a prepared statement's run() steps this pragma once, freeing one page.
+        sqlite.exec(`pragma incremental_vacuum(${Math.max(1, Math.floor(pages))})`);
+        return sqlite.pragma('freelist_count', { simple: true }) as number;
       }),
     // Kysely takes no lock on SQLite; one IMMEDIATE transaction around the whole run makes it atomic
     // and serialises a server and a CLI started together on a new install.
     migrate: async () => {
       const applied = await write((conn) => runMigrations(conn, 'sqlite'));
-      if (Number(await pragma('auto_vacuum')) !== AUTO_VACUUM_INCREMENTAL) {
-        thread.statement(Op.Exec, 'pragma auto_vacuum = INCREMENTAL; vacuum');
-      }
+      enableIncrementalVacuum(sqlite);
       return applied;
     },
     isMigrated: () => isMigrated(db),
@@ -252,12 +217,6 @@ function openPostgres(url: string, poolSize: number, urgentPoolSize: number): St
       result: await (urgent ? urgentDb : db).transaction().execute(fn),
       durable: Promise.resolve(),
     }),
-    writeCommittedIn: async (urgent, transaction, args) => ({
-      result: await (urgent ? urgentDb : db).transaction().execute((trx) => transaction.run(trx, args)),
-      durable: Promise.resolve(),
-    }),
-    writeIn: (urgent, transaction, args) =>
-      (urgent ? urgentDb : db).transaction().execute((trx) => transaction.run(trx, args)),
     writeStatement: (urgent, fn) => fn(urgent ? urgentDb : db),
     async lockKey(trx, key) {
       await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
@@ -281,10 +240,40 @@ function openPostgres(url: string, poolSize: number, urgentPoolSize: number): St
 
 /**
  * A file created before auto_vacuum was set keeps NONE until a VACUUM rebuilds it; VACUUM cannot run
- * inside the migrations' transaction, so it runs after them, once (installations upgraded by
- * migration 006).
+ * inside the migrations' transaction, so it runs here, once (installations upgraded by migration 006).
  */
-const AUTO_VACUUM_INCREMENTAL = 2;
+function enableIncrementalVacuum(sqlite: SqliteDatabase.Database): void {
+  const INCREMENTAL = 2;
+  if (sqlite.pragma('auto_vacuum', { simple: true }) === INCREMENTAL) return;
+  sqlite.pragma('auto_vacuum = INCREMENTAL');
+  sqlite.exec('vacuum');
+}
+
+/**
+ * Kysely prepares every query anew; with better-sqlite3 that was 8% of the CPU of batch intake
+ * (profiled). The same SQL text maps to the same prepared statement; an LRU keeps the memory bounded
+ * (multi-row inserts of varying sizes produce many distinct texts).
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database, size = 256) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (stmt) {
+        cache.delete(text);
+      } else {
+        stmt = sqlite.prepare(text);
+        if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    },
+    close() {
+      cache.clear();
+      sqlite.close();
+    },
+  };
+}
 
 async function runMigrations(db: Db, dialect: DialectName): Promise<string[]> {
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });

@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
 import { inList, insertRows, updateRows } from '../store/insert-rows.js';
-import type { ThreadTransaction } from '../store/sqlite-protocol.js';
 import type { Store } from '../store/store.js';
 
 export interface DueEvent {
@@ -101,33 +100,27 @@ export class WebhookOutbox {
    */
   async recordAttempts(records: AttemptRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.store.writeIn(false, RECORD_ATTEMPTS, records);
+    const failed = records.filter((r) => r.outcome.status !== 'delivered');
+    await this.store.write(async (trx) => {
+      for (let i = 0; i < failed.length; i += 500) {
+        await insertRows(
+          trx,
+          'webhook_attempts',
+          failed.slice(i, i + 500).map((r) => ({
+            event_id: r.eventId,
+            attempted_at: r.attemptedAt,
+            duration_ms: Math.round(r.durationMs),
+            status_code: r.statusCode,
+            error: r.error,
+          })),
+        );
+      }
+      for (let i = 0; i < records.length; i += 500) {
+        await updateRows(trx, 'webhook_events', 'id', records.slice(i, i + 500).map(eventAfter), ATTEMPTED);
+      }
+    });
   }
 }
-
-/** recordAttempts's transaction, which on SQLite the connection's thread runs whole (Store.writeIn). */
-export const RECORD_ATTEMPTS: ThreadTransaction<AttemptRecord[], void> = {
-  name: 'recordAttempts',
-  async run(trx, records) {
-    const failed = records.filter((r) => r.outcome.status !== 'delivered');
-    for (let i = 0; i < failed.length; i += 500) {
-      await insertRows(
-        trx,
-        'webhook_attempts',
-        failed.slice(i, i + 500).map((r) => ({
-          event_id: r.eventId,
-          attempted_at: r.attemptedAt,
-          duration_ms: Math.round(r.durationMs),
-          status_code: r.statusCode,
-          error: r.error,
-        })),
-      );
-    }
-    for (let i = 0; i < records.length; i += 500) {
-      await updateRows(trx, 'webhook_events', 'id', records.slice(i, i + 500).map(eventAfter), ATTEMPTED);
-    }
-  },
-};
 
 /** The columns of an event that an attempt sets (besides counting it). */
 function eventAfter(r: AttemptRecord) {
