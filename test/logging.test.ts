@@ -140,13 +140,41 @@ describe('log file rotation (pino-roll + caps)', () => {
     logger.info('before midnight');
     await new Promise((r) => setImmediate(r));
     vi.advanceTimersByTime(3000);
-    for (let i = 0; i < 50 && !file.current.includes('2026-03-15'); i++) await tick();
+    // The roll flushes (fsync) and reopens on libuv's thread pool: under load, more than a few turns
+    // of the event loop (50 turns were not always enough in CI). performance.now() is not faked.
+    const until = performance.now() + 10_000;
+    while (!file.current.includes('2026-03-15') && performance.now() < until) await tick();
     logger.info('after midnight');
     vi.useRealTimers();
     await file.close();
     expect(file.current).toBe(join(dir, 'relais.2026-03-15.1.log'));
     expect(jsonLines(join(dir, 'relais.2026-03-14.1.log')).map((l) => l.msg)).toEqual(['before midnight']);
     expect(jsonLines(join(dir, 'relais.2026-03-15.1.log')).map((l) => l.msg)).toEqual(['after midnight']);
+  });
+});
+
+describe('log file shutdown', () => {
+  it('closes when a midnight rotation is still in flight, with the lines written before it kept', async () => {
+    const dir = tempDir();
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    vi.setSystemTime(new Date(2026, 2, 14, 23, 59, 58));
+    const file = await RotatingLogFile.open({
+      file: join(dir, 'relais.log'),
+      maxFileBytes: 1_000_000,
+      maxFiles: 5,
+      maxTotalBytes: 10_000_000,
+    });
+    createLogger('info', file).info('before midnight');
+    vi.advanceTimersByTime(3000); // the roll starts: a flush, then a reopen
+    vi.useRealTimers();
+    // Closed at once, before the roll has reopened the file: this wait never ended before.
+    const started = performance.now();
+    await file.close();
+    expect(performance.now() - started).toBeLessThan(5000);
+    const lines = readdirSync(dir)
+      .filter((n) => /^relais\.2026-03-1[45]\.1\.log$/.test(n))
+      .flatMap((n) => jsonLines(join(dir, n)).map((l) => l.msg));
+    expect(lines).toEqual(['before midnight']);
   });
 });
 

@@ -150,7 +150,18 @@ export class RotatingLogFile {
     process.removeListener('exit', this.flushOnExit);
     const closing = once(this.stream, 'close');
     this.stream.end();
-    await closing;
+    // A stream ended while pino-roll rotates it (between its flush and its reopen, as at midnight)
+    // never closes: shutdown waited forever (test/logging.test.ts). What was written before is on
+    // disk; the file is closed by force once the wait is over.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      closing.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), CLOSE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!closed) this.stream.destroy();
     await this.pruning;
   }
 
