@@ -43,6 +43,21 @@ function jsonLines(path: string): Record<string, unknown>[] {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/**
+ * A log file opened two seconds before midnight, the clock faked: pino-roll schedules the daily roll
+ * with setTimeout from Date.now(), both driven by the test (vi.advanceTimersByTime).
+ */
+async function openBeforeMidnight(dir: string): Promise<RotatingLogFile> {
+  vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+  vi.setSystemTime(new Date(2026, 2, 14, 23, 59, 58));
+  return RotatingLogFile.open({
+    file: join(dir, 'relais.log'),
+    maxFileBytes: 1_000_000,
+    maxFiles: 5,
+    maxTotalBytes: 10_000_000,
+  });
+}
+
 describe('log file rotation (pino-roll + caps)', () => {
   it('keeps at most max_files files and max_total_bytes in all, over many rotations', async () => {
     const dir = tempDir();
@@ -127,15 +142,7 @@ describe('log file rotation (pino-roll + caps)', () => {
 
   it('rotates at midnight (daily) into a file named by the new date', async () => {
     const dir = tempDir();
-    // pino-roll schedules the daily roll with setTimeout from Date.now(): both are driven here.
-    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
-    vi.setSystemTime(new Date(2026, 2, 14, 23, 59, 58));
-    const file = await RotatingLogFile.open({
-      file: join(dir, 'relais.log'),
-      maxFileBytes: 1_000_000,
-      maxFiles: 5,
-      maxTotalBytes: 10_000_000,
-    });
+    const file = await openBeforeMidnight(dir);
     const logger = createLogger('info', file);
     logger.info('before midnight');
     await new Promise((r) => setImmediate(r));
@@ -156,14 +163,7 @@ describe('log file rotation (pino-roll + caps)', () => {
 describe('log file shutdown', () => {
   it('closes when a midnight rotation is still in flight, with the lines written before it kept', async () => {
     const dir = tempDir();
-    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
-    vi.setSystemTime(new Date(2026, 2, 14, 23, 59, 58));
-    const file = await RotatingLogFile.open({
-      file: join(dir, 'relais.log'),
-      maxFileBytes: 1_000_000,
-      maxFiles: 5,
-      maxTotalBytes: 10_000_000,
-    });
+    const file = await openBeforeMidnight(dir);
     createLogger('info', file).info('before midnight');
     vi.advanceTimersByTime(3000); // the roll starts: a flush, then a reopen
     vi.useRealTimers();
