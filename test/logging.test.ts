@@ -145,7 +145,7 @@ describe('log file rotation (pino-roll + caps)', () => {
     const file = await openBeforeMidnight(dir);
     const logger = createLogger('info', file);
     logger.info('before midnight');
-    await new Promise((r) => setImmediate(r));
+    await tick();
     vi.advanceTimersByTime(3000);
     // The roll flushes (fsync) and reopens on libuv's thread pool: under load, more than a few turns
     // of the event loop (50 turns were not always enough in CI). performance.now() is not faked.
