@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inList, insertRows, updateRows } from '../src/store/insert-rows.js';
+import { returningRows, selectRows } from '../src/store/json-rows.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { databaseKinds } from './helpers/databases.js';
+import { minimalMessageRow } from './helpers/rows.js';
 
 describe.each(databaseKinds)('multi-row inserts and updates written by hand on $name', (kind) => {
   let t: TestApp;
@@ -154,5 +156,87 @@ describe.each(databaseKinds)('multi-row inserts and updates written by hand on $
       .orderBy('message_id')
       .execute();
     expect(ats.map((r) => r.message_id)).toEqual(['msg_in_list_1', 'msg_in_list_3']);
+  });
+});
+
+describe.each(databaseKinds)('rows read through JSON on $name', (kind) => {
+  let t: TestApp;
+  const tricky = [
+    `it's "quoted"`,
+    'Pizza 🍕 ; \\ backslash, \u0001 control, \t tab',
+    'two\nlines',
+    '',
+    null,
+    'null',
+    '[1,2]',
+    '日本語のテキスト',
+  ];
+  const ids = tricky.map((_, i) => `msg_json_rows_${i}`);
+
+  beforeAll(async () => {
+    t = await startTestApp(kind);
+    const tenant = await t.tenant('Json');
+    await t.app.store.db
+      .insertInto('messages')
+      .values(
+        tricky.map((text, i) =>
+          minimalMessageRow(ids[i]!, tenant.id, {
+            body: text ?? 'x',
+            client_ref: text,
+            segments: i + 1,
+            created_at: 1_700_000_000_123 + i,
+          }),
+        ) as never,
+      )
+      .execute();
+  });
+  afterAll(() => t?.close());
+
+  it('selectRows gives every text, number and null back as stored', async () => {
+    const rows = await t.app.store.write((trx) =>
+      selectRows(
+        trx,
+        trx
+          .selectFrom('messages')
+          .select(['id', 'body', 'client_ref', 'segments', 'created_at'])
+          .where(inList(trx, 'id', ids)),
+        ['id', 'body', 'client_ref', 'segments', 'created_at'],
+      ),
+    );
+    const direct = await t.app.store.db
+      .selectFrom('messages')
+      .select(['id', 'body', 'client_ref', 'segments', 'created_at'])
+      .where('id', 'in', ids)
+      .execute();
+    const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
+    expect(rows.sort(byId)).toEqual(
+      direct.map((r) => ({ ...r, created_at: Number(r.created_at) })).sort(byId),
+    );
+    expect(rows.map((r) => r.client_ref).sort()).toEqual([...tricky].sort());
+  });
+
+  it('selectRows of no rows is an empty list', async () => {
+    const rows = await t.app.store.write((trx) =>
+      selectRows(trx, trx.selectFrom('messages').select(['id']).where('id', '=', 'msg_none'), ['id']),
+    );
+    expect(rows).toEqual([]);
+  });
+
+  it('returningRows gives the rows as the UPDATE left them, and only those it changed', async () => {
+    const rows = await t.app.store.write((trx) =>
+      returningRows<{ id: string; status: string; client_ref: string | null }>(
+        trx,
+        trx
+          .updateTable('messages')
+          .set({ status: 'submitted' })
+          .where(inList(trx, 'id', [...ids.slice(0, 3), 'msg_none']))
+          .where('segments', '<', 3),
+        ['id', 'status', 'client_ref'],
+      ),
+    );
+    expect(rows.sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+      { id: ids[0], status: 'submitted', client_ref: tricky[0] },
+      { id: ids[1], status: 'submitted', client_ref: tricky[1] },
+    ]);
   });
 });

@@ -10,6 +10,7 @@ import { applyReceiptUpdates } from '../receipts/receipt-updates.js';
 import type { Clock } from '../shared/clock.js';
 import { RollupBatch } from '../stats/rollups.js';
 import { inList } from '../store/insert-rows.js';
+import { selectRows } from '../store/json-rows.js';
 import { LANE_RANK, type Lane, type MessageTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
 import { unsealText } from '../verify/sealing.js';
@@ -49,6 +50,26 @@ export type ClaimRow = Pick<
   | 'expires_at'
   | 'campaign_id'
 > & { attempts: number };
+
+/** A claimed entry as loadClaimed reads it. */
+type LoadedClaim = ClaimRow & { lane_rank: number };
+
+const LOADED_CLAIM = [
+  'id',
+  'tenant_id',
+  'to_number',
+  'country',
+  'sender',
+  'body',
+  'sealed_body',
+  'lane',
+  'encoding',
+  'segments',
+  'expires_at',
+  'attempts',
+  'lane_rank',
+  'campaign_id',
+] as const satisfies readonly (keyof LoadedClaim)[];
 
 export function claimedMessage(r: ClaimRow): ClaimedMessage {
   return {
@@ -171,10 +192,13 @@ export class WorkQueue {
     return bulk;
   }
 
-  /** The claimed entries with what a submit needs, read in the claiming transaction. */
-  private async loadClaimed(trx: Trx, ids: string[], owner: string) {
+  /**
+   * The claimed entries with what a submit needs, read in the claiming transaction: urgent lanes
+   * first, then oldest first.
+   */
+  private async loadClaimed(trx: Trx, ids: string[], owner: string): Promise<LoadedClaim[]> {
     if (ids.length === 0) return [];
-    return trx
+    const query = trx
       .selectFrom('queue')
       .innerJoin('messages', 'messages.id', 'queue.message_id')
       .select([
@@ -194,10 +218,9 @@ export class WorkQueue {
         'queue.campaign_id',
       ])
       .where(inList(trx, 'queue.message_id', ids))
-      .where('queue.claimed_by', '=', owner)
-      .orderBy('queue.lane_rank')
-      .orderBy('queue.message_id')
-      .execute();
+      .where('queue.claimed_by', '=', owner);
+    const rows = await selectRows(trx, query, LOADED_CLAIM);
+    return rows.sort((a, b) => a.lane_rank - b.lane_rank || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   // A lease, not a lock: if the owner dies, the entry is claimable again once claimed_until passes.

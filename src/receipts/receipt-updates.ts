@@ -1,12 +1,11 @@
 import {
   applyStatusChanges,
   FINAL_STATUSES,
-  loadMessageStates,
-  type MessageState,
   type PartRow,
   type StatusChange,
   type StatusWriteOptions,
   upsertParts,
+  writeStatusChanges,
 } from '../messages/status.js';
 import type { ReceiptState } from '../smpp/receipt.js';
 import { inList } from '../store/insert-rows.js';
@@ -51,12 +50,15 @@ const FAILURE_RANK: Partial<Record<MessageStatus, number>> = {
  * Records receipts in the caller's transaction: each part's status, then, for every message whose
  * parts have all reached a final status, the message's own final status (delivered only when every
  * part is) — which brings its history entry and webhook through applyStatusChanges.
+ *
+ * A one-part message takes its part's status straight away (the UPDATE checks that it has one part
+ * and is not final yet): only longer messages, and the rare message that was final already, are read.
  */
 export async function applyReceiptUpdates(
   trx: Trx,
   updates: ReceiptUpdate[],
   now: number,
-  options: Omit<StatusWriteOptions, 'loaded'> = {},
+  options: Omit<StatusWriteOptions, 'singlePartOnly'> = {},
 ): Promise<number> {
   const final = updates.filter((u) => partStatusOf(u.state) !== null);
   if (final.length === 0) return 0;
@@ -72,33 +74,63 @@ export async function applyReceiptUpdates(
     updated_at: now,
   }));
   await upsertParts(trx, partRows);
-  const ids = [...new Set(final.map((u) => u.messageId))];
-  // Read once, here, and handed to applyStatusChanges (which would read them again).
-  const messages = await loadMessageStates(trx, ids);
+  // A message's first part, as this batch's last receipt for it said.
+  const firstParts = new Map<string, PartState>();
+  for (const p of partRows) if (p.part_no === 1) firstParts.set(p.message_id, p);
+  const single = await writeStatusChanges(
+    trx,
+    [...firstParts.values()].map((p) => changeOf([p])),
+    now,
+    { ...options, singlePartOnly: true },
+  );
+  const rest = [...new Set(partRows.map((p) => p.message_id))].filter((id) => !single.applied.has(id));
+  if (rest.length === 0) return single.events;
+  const messages = await messageProgress(trx, rest);
   const parts = await partsOf(trx, messages, partRows);
   const changes: StatusChange[] = [];
   for (const m of messages.values()) {
     const mine = parts.get(m.id) ?? [];
     if (FINAL_STATUSES.has(m.status) || mine.length < m.segments) continue;
     if (!mine.every((p) => FINAL_STATUSES.has(p.status))) continue;
-    const worst = mine.reduce((a, b) =>
-      (FAILURE_RANK[b.status] ?? 0) > (FAILURE_RANK[a.status] ?? 0) ? b : a,
-    );
-    changes.push(
-      worst.status === 'delivered'
-        ? { messageId: m.id, status: 'delivered' }
-        : {
-            messageId: m.id,
-            status: worst.status,
-            errorCode: worst.error_code,
-            errorReason: `the carrier reported part ${worst.part_no} ${worst.status}${worst.error_code ? ` (error ${worst.error_code})` : ''}`,
-          },
-    );
+    changes.push(changeOf(mine));
   }
-  return applyStatusChanges(trx, changes, now, { ...options, loaded: messages });
+  return single.events + (await applyStatusChanges(trx, changes, now, options));
 }
 
 type PartState = Pick<PartRow, 'message_id' | 'part_no' | 'status' | 'error_code'>;
+
+/** The change of a message whose parts (all of them) have reached a final status. */
+function changeOf(parts: PartState[]): StatusChange {
+  const worst = parts.reduce((a, b) =>
+    (FAILURE_RANK[b.status] ?? 0) > (FAILURE_RANK[a.status] ?? 0) ? b : a,
+  );
+  if (worst.status === 'delivered') return { messageId: worst.message_id, status: 'delivered' };
+  return {
+    messageId: worst.message_id,
+    status: worst.status,
+    errorCode: worst.error_code,
+    errorReason: `the carrier reported part ${worst.part_no} ${worst.status}${worst.error_code ? ` (error ${worst.error_code})` : ''}`,
+  };
+}
+
+interface MessageProgress {
+  id: string;
+  status: MessageStatus;
+  segments: number;
+}
+
+async function messageProgress(trx: Trx, ids: string[]): Promise<Map<string, MessageProgress>> {
+  const out = new Map<string, MessageProgress>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await trx
+      .selectFrom('messages')
+      .select(['id', 'status', 'segments'])
+      .where(inList(trx, 'id', ids.slice(i, i + 500)))
+      .execute();
+    for (const row of rows) out.set(row.id, row);
+  }
+  return out;
+}
 
 /**
  * Every part of the given messages, as just upserted. A one-part message's only part is what this
@@ -106,7 +138,7 @@ type PartState = Pick<PartRow, 'message_id' | 'part_no' | 'status' | 'error_code
  */
 async function partsOf(
   trx: Trx,
-  messages: Map<string, MessageState>,
+  messages: Map<string, MessageProgress>,
   upserted: PartState[],
 ): Promise<Map<string, PartState[]>> {
   const out = new Map<string, PartState[]>();

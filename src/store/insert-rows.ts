@@ -152,7 +152,7 @@ async function columnTypes(trx: Trx, table: string, columns: string[]): Promise<
 const POSTGRES = new WeakMap<object, boolean>();
 
 /** Asked of the dialect's compiler once: PostgreSQL numbers its parameters ($1, $2…), SQLite takes `?`. */
-function isPostgres(db: Db): boolean {
+export function isPostgres(db: Db): boolean {
   const key = db.getExecutor().adapter;
   let postgres = POSTGRES.get(key);
   if (postgres === undefined) {
