@@ -341,6 +341,58 @@ describe.each(databaseKinds)('status changes to signed webhooks on $name', (kind
     expect(statuses.every((e) => e.status === 'delivered' && e.attempts === 1)).toBe(true);
   });
 
+  it('records a failed batch on each of its events, and the batch that delivers them', async () => {
+    const tenant = await t.tenant('Batch retry', hookUrl);
+    await t.app.http.inject({
+      method: 'PATCH',
+      url: '/v1/account',
+      headers: bearer(tenant.apiKey),
+      payload: { webhook_batch_size: 20 },
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await accept(tenant.apiKey));
+    await t.app.workQueue.record(ids.map((id) => ({ messageId: id, status: 'delivered' as const })));
+    receiver.script = [503];
+    expect(await t.app.webhooks.deliverDue()).toBe(12);
+    const events = () =>
+      t.app.store.db
+        .selectFrom('webhook_events')
+        .selectAll()
+        .where('message_id', 'in', ids)
+        .orderBy('id')
+        .execute();
+    const failed = await events();
+    expect(failed).toHaveLength(12);
+    for (const e of failed) {
+      expect(e).toMatchObject({ status: 'pending', attempts: 1, last_error: 'HTTP 503', delivered_at: null });
+      expect(Number(e.next_attempt_at)).toBeGreaterThan(clock.now());
+    }
+    const attempts = await t.app.store.db
+      .selectFrom('webhook_attempts')
+      .select(['event_id', 'status_code'])
+      .where(
+        'event_id',
+        'in',
+        failed.map((e) => e.id),
+      )
+      .execute();
+    expect(attempts).toHaveLength(12);
+    expect(attempts.every((a) => a.status_code === 503)).toBe(true);
+
+    clock.advance(60 * 60_000);
+    expect(await t.app.webhooks.deliverDue()).toBe(12);
+    expect(receiver.requests.map((r) => r.headers['relais-batch-size'])).toEqual(['12', '12']);
+    for (const e of await events()) {
+      expect(e).toMatchObject({
+        status: 'delivered',
+        attempts: 2,
+        last_error: null,
+        delivered_status_code: 200,
+      });
+      expect(Number(e.delivered_at)).toBe(clock.now());
+    }
+  });
+
   it('ignores changes to a message already in a final state', async () => {
     const tenant = await t.tenant('Final', hookUrl);
     const id = await accept(tenant.apiKey);

@@ -94,13 +94,17 @@ export class WebhookOutbox {
   /**
    * Records a batch of attempts and their outcomes in one transaction. A failed attempt gets a row in
    * webhook_attempts; the one that delivers is written on the event (delivered_status_code,
-   * delivered_duration_ms), with no row of its own. Each attempt has its own time, answer and
-   * outcome, so the events are updated by updateRows: one statement per 500 events, where an UPDATE
-   * per distinct outcome was one per event when each event is its own request.
+   * delivered_duration_ms), with no row of its own.
+   *
+   * The events of one batched request share their attempt's time, answer and outcome: each such
+   * group is one UPDATE by id (measured apart, 3.5 µs an event against 5.4 through updateRows). Events
+   * each with their own outcome (one event per request) go through updateRows, one statement per 500
+   * events, where an UPDATE per outcome would be one per event.
    */
   async recordAttempts(records: AttemptRecord[]): Promise<void> {
     if (records.length === 0) return;
     const failed = records.filter((r) => r.outcome.status !== 'delivered');
+    const { shared, single } = groupByOutcome(records);
     await this.store.write(async (trx) => {
       for (let i = 0; i < failed.length; i += 500) {
         await insertRows(
@@ -115,11 +119,50 @@ export class WebhookOutbox {
           })),
         );
       }
-      for (let i = 0; i < records.length; i += 500) {
-        await updateRows(trx, 'webhook_events', 'id', records.slice(i, i + 500).map(eventAfter), ATTEMPTED);
+      for (const { after, ids } of shared) {
+        for (let i = 0; i < ids.length; i += 500) {
+          await trx
+            .updateTable('webhook_events')
+            .set((eb) => ({ ...after, attempts: eb('attempts', '+', 1) }))
+            .where(inList(trx, 'id', ids.slice(i, i + 500)))
+            .execute();
+        }
+      }
+      for (let i = 0; i < single.length; i += 500) {
+        await updateRows(trx, 'webhook_events', 'id', single.slice(i, i + 500), ATTEMPTED);
       }
     });
   }
+}
+
+/** Outcomes shared by this many events or more are written by one UPDATE by id. */
+const SHARED_OUTCOME = 8;
+
+type EventAfter = ReturnType<typeof eventAfter>;
+
+/** The events of the records, grouped by what the attempt sets on them (see recordAttempts). */
+function groupByOutcome(records: AttemptRecord[]): {
+  shared: { after: Omit<EventAfter, 'id'>; ids: string[] }[];
+  single: EventAfter[];
+} {
+  const groups = new Map<string, EventAfter[]>();
+  for (const r of records) {
+    const { id, ...after } = eventAfter(r);
+    const key = JSON.stringify(after);
+    const group = groups.get(key);
+    if (group) group.push({ id, ...after });
+    else groups.set(key, [{ id, ...after }]);
+  }
+  const shared: { after: Omit<EventAfter, 'id'>; ids: string[] }[] = [];
+  const single: EventAfter[] = [];
+  for (const group of groups.values()) {
+    if (group.length < SHARED_OUTCOME) single.push(...group);
+    else {
+      const { id: _, ...after } = group[0]!;
+      shared.push({ after, ids: group.map((e) => e.id) });
+    }
+  }
+  return { shared, single };
 }
 
 /** The columns of an event that an attempt sets (besides counting it). */
