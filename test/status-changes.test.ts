@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyStatusChanges, type StatusChange } from '../src/messages/status.js';
+import { applyStatusChanges, type StatusChange, statusPayload } from '../src/messages/status.js';
 import { applyReceiptUpdates, type ReceiptUpdate } from '../src/receipts/receipt-updates.js';
 import { newId } from '../src/shared/ids.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
@@ -178,6 +178,29 @@ describe.each(databaseKinds)('status changes on $name', (kind) => {
     expect(await history(ok)).toEqual(['submitted', 'delivered']);
   });
 
+  it("takes a part's last receipt when a batch holds two for it", async () => {
+    const id = await newMessage();
+    await change([
+      {
+        messageId: id,
+        status: 'submitted',
+        connector: 'carrier-a',
+        parts: [{ partNo: 1, status: 'submitted' }],
+      },
+    ]);
+    await receipts([
+      { messageId: id, partNo: 1, state: 'undeliverable', errorCode: '001' },
+      { messageId: id, partNo: 1, state: 'delivered', errorCode: null },
+    ]);
+    expect(await message(id)).toMatchObject({ status: 'delivered', error_code: null });
+    const part = await t.app.store.db
+      .selectFrom('message_parts')
+      .select(['status', 'error_code'])
+      .where('message_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(part).toEqual({ status: 'delivered', error_code: null });
+  });
+
   it('waits for every part of a longer message, and takes its most telling failure', async () => {
     const id = await newMessage({ segments: 3 });
     await change([
@@ -212,5 +235,53 @@ describe.each(databaseKinds)('status changes on $name', (kind) => {
       { part_no: 2, status: 'rejected', connector: 'carrier-a' },
       { part_no: 3, status: 'undelivered', connector: 'carrier-a' },
     ]);
+  });
+});
+
+describe('message.status payloads', () => {
+  it('are the text JSON.stringify gives, whatever the client reference and the carrier error hold', () => {
+    const nowIso = '2026-03-01T12:00:00.000Z';
+    const tricky = [
+      null,
+      '',
+      'order "7"',
+      'back\\slash',
+      'two\nlines\ttab \u0001',
+      'Pizza 🍕',
+      '\u2028 separator',
+      '</script>',
+    ];
+    for (const text of tricky) {
+      const m = {
+        id: 'msg_01KAAAAAAAAAAAAAAAAAAAAAAA',
+        tenant_id: 'ten_01KAAAAAAAAAAAAAAAAAAAAAAA',
+        to_number: '+33612345678',
+        client_ref: text,
+        callback_url: null,
+        segments: 3,
+        lane: 'bulk' as const,
+        campaign_id: null,
+        status: 'undelivered' as const,
+        error_code: text,
+        error_reason: text === null ? null : `the carrier said ${text}`,
+        connector: 'carrier-a',
+      };
+      const expected = JSON.stringify({
+        id: 'evt_01KAAAAAAAAAAAAAAAAAAAAAAA',
+        type: 'message.status',
+        created_at: nowIso,
+        data: {
+          id: m.id,
+          status: m.status,
+          status_at: nowIso,
+          to: m.to_number,
+          client_ref: m.client_ref,
+          segments: m.segments,
+          error_code: m.error_code,
+          error_reason: m.error_reason,
+        },
+      });
+      expect(statusPayload('evt_01KAAAAAAAAAAAAAAAAAAAAAAA', m, nowIso)).toBe(expected);
+    }
   });
 });

