@@ -11,6 +11,7 @@ import * as m009 from './009_queue_fillfactor.js';
 import * as m010 from './010_webhook_delivery.js';
 import * as m011 from './011_heap_only_status.js';
 import * as m012 from './012_number_index.js';
+import * as m013 from './013_sqlite_exception_index.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '010_webhook_delivery': m010,
   '011_heap_only_status': m011,
   '012_number_index': m012,
+  '013_sqlite_exception_index': m013,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
