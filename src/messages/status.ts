@@ -1,3 +1,4 @@
+import { groupBy } from '../shared/group-by.js';
 import { newId } from '../shared/ids.js';
 import { RollupBatch } from '../stats/rollups.js';
 import { inList, insertRows } from '../store/insert-rows.js';
@@ -282,19 +283,15 @@ async function updateReturning(
   now: number,
   singlePartOnly: boolean,
 ): Promise<Map<string, ChangedMessage>> {
-  const groups = new Map<string, StatusChange[]>();
-  for (const c of changes) {
-    // A change without a connector keeps the message's own.
-    const key = JSON.stringify([
+  // A change without a connector keeps the message's own.
+  const groups = groupBy(changes, (c) =>
+    JSON.stringify([
       c.status,
       c.errorCode ?? null,
       c.errorReason ?? null,
       c.connector === undefined ? KEEP : c.connector,
-    ]);
-    const group = groups.get(key);
-    if (group) group.push(c);
-    else groups.set(key, [c]);
-  }
+    ]),
+  );
   const out = new Map<string, ChangedMessage>();
   for (const group of groups.values()) {
     const { status, errorCode, errorReason, connector } = group[0]!;
