@@ -32,6 +32,13 @@ describe.each(databaseKinds)('status changes on $name', (kind) => {
   };
   const change = (changes: StatusChange[]) =>
     t.app.store.write((trx) => applyStatusChanges(trx, changes, NOW));
+  /** The outcome of a one-part message's submit to carrier-a. */
+  const submittedOnePart = (messageId: string): StatusChange => ({
+    messageId,
+    status: 'submitted',
+    connector: 'carrier-a',
+    parts: [{ partNo: 1, status: 'submitted' }],
+  });
   const receipts = (updates: ReceiptUpdate[]) =>
     t.app.store.write((trx) => applyReceiptUpdates(trx, updates, NOW));
   const message = (id: string) =>
@@ -143,20 +150,7 @@ describe.each(databaseKinds)('status changes on $name', (kind) => {
   it('gives a one-part message its receipt status at once, with the carrier error', async () => {
     const ok = await newMessage();
     const lost = await newMessage();
-    await change([
-      {
-        messageId: ok,
-        status: 'submitted',
-        connector: 'carrier-a',
-        parts: [{ partNo: 1, status: 'submitted' }],
-      },
-      {
-        messageId: lost,
-        status: 'submitted',
-        connector: 'carrier-a',
-        parts: [{ partNo: 1, status: 'submitted' }],
-      },
-    ]);
+    await change([submittedOnePart(ok), submittedOnePart(lost)]);
     const created = await receipts([
       { messageId: ok, partNo: 1, state: 'enroute', errorCode: null },
       { messageId: ok, partNo: 1, state: 'delivered', errorCode: '000' },
@@ -180,14 +174,7 @@ describe.each(databaseKinds)('status changes on $name', (kind) => {
 
   it("takes a part's last receipt when a batch holds two for it", async () => {
     const id = await newMessage();
-    await change([
-      {
-        messageId: id,
-        status: 'submitted',
-        connector: 'carrier-a',
-        parts: [{ partNo: 1, status: 'submitted' }],
-      },
-    ]);
+    await change([submittedOnePart(id)]);
     await receipts([
       { messageId: id, partNo: 1, state: 'undeliverable', errorCode: '001' },
       { messageId: id, partNo: 1, state: 'delivered', errorCode: null },
