@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ThreadReply, ThreadRequest } from '../shared/request-thread.js';
+import { lowerThisThreadPriority } from '../shared/thread-priority.js';
 import type { DeliveryThreadData, DROP_WAITING } from './delivery-pool.js';
 import { type DeliveryRequest, type DeliveryResult, deliverWebhook } from './http-delivery.js';
 
@@ -9,6 +10,8 @@ import { type DeliveryRequest, type DeliveryResult, deliverWebhook } from './htt
  * followed at once by the next one, without a round trip through the main thread.
  */
 const port = parentPort!;
+// Background work: the main thread, the throughput limit, goes first (shared/thread-priority.ts).
+lowerThisThreadPriority();
 const { maxExchanges } = workerData as DeliveryThreadData;
 const waiting: ThreadRequest<DeliveryRequest>[] = [];
 let running = 0;

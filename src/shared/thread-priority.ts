@@ -1,0 +1,32 @@
+import { setPriority } from 'node:os';
+
+/**
+ * The niceness of the worker threads that do background work for the main thread: the phone-number
+ * thread (normalising a batch's destinations) and the webhook delivery thread.
+ *
+ * Why: the main thread is the throughput limit (docs/architecture.md), and on a 2-core machine it
+ * spent 23% of the end-to-end benchmark runnable but waiting for a core (its schedstat: 11.9 s on a
+ * core, 3.8 s in the run queue, in 16 s). The phone thread works in bursts of about 17 ms a
+ * 1,000-message batch and, at the same priority, took the core from the main thread for as long.
+ * At niceness 10 the scheduler gives it about a tenth of a contended core (weights 110 against
+ * 1024), so it runs on what the main thread leaves. Measured in pairs: +7.0% end to end
+ * (docs/benchmarks.md, 2026-11-27, evening). The carrier link thread keeps the normal priority: it
+ * carries the urgent lanes' submits, whose latency is a target of its own.
+ */
+export const BACKGROUND_NICENESS = 10;
+
+/**
+ * Lowers the priority of the calling thread only. Linux keeps a niceness per thread, and
+ * setpriority(PRIO_PROCESS, 0) applies to the calling thread; on other systems it would lower the
+ * whole process, main thread included, so it does nothing there. Raising niceness needs no
+ * privilege; a refusal (a seccomp profile, say) leaves the thread as it was.
+ */
+export function lowerThisThreadPriority(niceness = BACKGROUND_NICENESS): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    setPriority(0, niceness);
+    return true;
+  } catch {
+    return false;
+  }
+}
