@@ -1,7 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { type Agent, get, request } from 'node:http';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { NODE_FLAGS } from '../shared/node-flags.js';
 
@@ -65,6 +67,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The V8 flags of the checkout whose entry point is `main` (its dist/shared/node-flags.js), else ours. */
+async function nodeFlagsOf(main: string): Promise<readonly string[]> {
+  if (main === MAIN) return NODE_FLAGS;
+  const file = join(dirname(main), 'shared', 'node-flags.js');
+  if (!existsSync(file)) return NODE_FLAGS;
+  const mod = (await import(pathToFileURL(file).href)) as { NODE_FLAGS?: readonly string[] };
+  return mod.NODE_FLAGS ?? NODE_FLAGS;
+}
+
 export async function startRelais(
   env: NodeJS.ProcessEnv,
   port: number,
@@ -72,8 +83,10 @@ export async function startRelais(
   /** The Relais entry point: this checkout's dist/main.js, or another checkout's (a baseline). */
   main = MAIN,
 ): Promise<RelaisProcess> {
-  // Started as `npm start` starts it: with Relais's V8 flags.
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, main, 'start'], {
+  // Started as `npm start` starts it: with Relais's V8 flags — those of the checkout being run, so
+  // a baseline runs with its own flags, not ours.
+  const flags = await nodeFlagsOf(main);
+  const child = spawn(process.execPath, [...flags, ...nodeArgs, main, 'start'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
