@@ -1,4 +1,4 @@
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 
 /**
  * The niceness of the worker threads that do background work for the main thread: the phone-number
@@ -16,15 +16,17 @@ import { setPriority } from 'node:os';
 export const BACKGROUND_NICENESS = 10;
 
 /**
- * Lowers the priority of the calling thread only. Linux keeps a niceness per thread, and
- * setpriority(PRIO_PROCESS, 0) applies to the calling thread; on other systems it would lower the
- * whole process, main thread included, so it does nothing there. Raising niceness needs no
- * privilege; a refusal (a seccomp profile, say) leaves the thread as it was.
+ * Lowers the priority of the calling thread only, to `niceness` (a thread already as low or lower,
+ * as under `nice -n 15 npm start`, stays as it is: going back up needs privileges). Linux keeps a
+ * niceness per thread, and getpriority/setpriority(PRIO_PROCESS, 0) apply to the calling thread; on
+ * other systems they would change the whole process, main thread included, so this does nothing
+ * there. Raising niceness needs no privilege; a refusal (a seccomp profile, say) leaves the thread
+ * as it was.
  */
 export function lowerThisThreadPriority(niceness = BACKGROUND_NICENESS): boolean {
   if (process.platform !== 'linux') return false;
   try {
-    setPriority(0, niceness);
+    if (getPriority(0) < niceness) setPriority(0, niceness);
     return true;
   } catch {
     return false;
