@@ -23,12 +23,11 @@ export const BACKGROUND_NICENESS = 10;
  * there. Raising niceness needs no privilege; a refusal (a seccomp profile, say) leaves the thread
  * as it was.
  */
-export function lowerThisThreadPriority(niceness = BACKGROUND_NICENESS): boolean {
-  if (process.platform !== 'linux') return false;
+export function lowerThisThreadPriority(niceness = BACKGROUND_NICENESS): void {
+  if (process.platform !== 'linux') return;
   try {
     if (getPriority(0) < niceness) setPriority(0, niceness);
-    return true;
   } catch {
-    return false;
+    // Refused: the thread keeps its priority.
   }
 }
