@@ -95,10 +95,15 @@ export class IdempotencyGuard {
         'Idempotency-Key',
       );
     }
-    return reply
-      .code(stored.status_code)
-      .header('Idempotent-Replayed', 'true')
-      .type('application/json')
-      .send(stored.response_body);
+    return sendJsonText(
+      reply.header('Idempotent-Replayed', 'true'),
+      stored.status_code,
+      stored.response_body,
+    );
   }
+}
+
+/** Sends a JSON text as it is, past the route's schema serializer: a stored or a pre-serialized answer. */
+export function sendJsonText(reply: FastifyReply, statusCode: number, text: string): FastifyReply {
+  return reply.code(statusCode).type('application/json; charset=utf-8').send(text);
 }
