@@ -102,18 +102,21 @@ export const messageRoutes =
           },
         },
       },
-      async (request, reply) =>
-        deps.idempotency.handle(
+      async (request, reply) => {
+        // The answer is JSON.stringify's text, made once: stored for idempotent replays (when the
+        // request has a key) and sent. Fastify's schema serializer matched each item against the
+        // union of the two result shapes and built the body piece by piece: a 1,000-result body took
+        // 1.5-1.75 ms with its byte length, 0.95-1.05 ms this way (measured apart, the same text).
+        let text: string | undefined;
+        const answerText = (results: BatchItemResult[]) => (text ??= JSON.stringify(batchAnswer(results)));
+        return deps.idempotency.handle(
           request,
           reply,
-          (results) => ({ statusCode: 202, responseBody: JSON.stringify(batchAnswer(results)) }),
+          (results) => ({ statusCode: 202, responseBody: answerText(results) }),
           (idem) => deps.messages.submitBatch(request.tenant.id, request.body.messages, idem),
-          // JSON.stringify's text, the same text an idempotent replay sends. Fastify's schema serializer
-          // matched each item against the union of the two result shapes and built the body piece by
-          // piece: a 1,000-result body took 1.5-1.75 ms with its byte length, 0.95-1.05 ms this way
-          // (measured apart, the same text).
-          (outcome) => sendJsonText(reply, 202, JSON.stringify(batchAnswer(outcome.results))),
-        ),
+          (outcome) => sendJsonText(reply, 202, answerText(outcome.results)),
+        );
+      },
     );
 
     app.get(
