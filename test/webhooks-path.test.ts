@@ -1,8 +1,10 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { applyStatusChanges } from '../src/messages/status.js';
 import { ManualClock } from '../src/shared/clock.js';
 import { FAILURES_TO_PAUSE, FIRST_PAUSE_MS } from '../src/webhooks/endpoint-breakers.js';
+import { type DueEvent, WebhookOutbox } from '../src/webhooks/outbox.js';
 import { verifySignature } from '../src/webhooks/signature.js';
 import { bearer, startTestApp, type TestApp } from './helpers/app.js';
 import { databaseKinds } from './helpers/databases.js';
@@ -448,7 +450,7 @@ describe.each(databaseKinds)('webhook delivery survives a restart on $name', (ki
 });
 
 describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
-  it('takes the events of recorded outcomes from their transaction: written leased, delivered, never claimed', async () => {
+  it('takes the events of recorded outcomes from their transaction: written once, after their attempt', async () => {
     const receiver = new WebhookReceiver();
     const url = await receiver.start();
     const t = await startTestApp(kind, { webhooks: { allow_private_targets: true } }, { listen: true });
@@ -463,30 +465,65 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
         })
       ).json().id as string;
       const before = Date.now();
+      receiver.delayMs = 300;
       await t.app.workQueue.recordOutcomes([{ changes: [{ messageId: id, status: 'delivered' }] }]);
-      // Committed leased to this process's sender: no claim could take it, the sender has it already.
-      const row = await t.app.store.db
-        .selectFrom('webhook_events')
-        .select(['status', 'next_attempt_at'])
-        .where('message_id', '=', id)
+      // Committed as a handover row leased to this process's sender, which has the event already: no
+      // claim could take it, and its webhook_events row waits for its first attempt.
+      const handover = await t.app.store.db
+        .selectFrom('webhook_handovers')
+        .selectAll()
         .executeTakeFirstOrThrow();
-      expect(row.status).toBe('pending');
-      expect(row.next_attempt_at).toBeGreaterThan(before + 5_000);
+      expect(handover.leased_until).toBeGreaterThan(before + 5_000);
+      expect(JSON.parse(handover.events)).toEqual([
+        [expect.stringMatching(/^evt_/), id, 'delivered', null, null],
+      ]);
+      expect(await eventsOf(t, id)).toEqual([]);
       await receiver.waitFor(1);
-      expect(JSON.parse(receiver.requests[0]!.body).data).toMatchObject({ id, status: 'delivered' });
+      const body = JSON.parse(receiver.requests[0]!.body);
+      expect(body.id).toBe(handover.events.slice(3, 33));
+      expect(body.data).toMatchObject({ id, status: 'delivered' });
       await expect
-        .poll(async () => {
-          const done = await t.app.store.db
-            .selectFrom('webhook_events')
-            .select('status')
-            .where('message_id', '=', id)
-            .executeTakeFirstOrThrow();
-          return done.status;
-        })
-        .toBe('delivered');
+        .poll(async () => (await eventsOf(t, id)).map((e) => [e.status, e.attempts]))
+        .toEqual([['delivered', 1]]);
+      expect(await t.app.store.db.selectFrom('webhook_handovers').selectAll().execute()).toEqual([]);
+      const listed = await t.app.http.inject({
+        method: 'GET',
+        url: `/v1/webhook-events/${body.id}`,
+        headers: bearer(tenant.apiKey),
+      });
+      expect(listed.json()).toMatchObject({ status: 'delivered', attempts: 1, payload: body });
+      expect(listed.json().attempt_log).toHaveLength(1);
     } finally {
       await t.close();
       await receiver.stop();
+    }
+  });
+
+  it('writes handed-over events pending when the sender stops before their attempt', async () => {
+    const t = await startTestApp(kind, {}, { listen: true });
+    try {
+      const tenant = await t.tenant('Late', 'https://hooks.example.com/relais');
+      const id = (
+        await t.app.http.inject({
+          method: 'POST',
+          url: '/v1/messages',
+          headers: bearer(tenant.apiKey),
+          payload: { to: '+33612345678', from: 'Shop', text: 'x' },
+        })
+      ).json().id as string;
+      const handover = { leasedUntil: Date.now() + 60_000, events: [] as DueEvent[] };
+      await t.app.store.write((trx) =>
+        applyStatusChanges(trx, [{ messageId: id, status: 'delivered' }], Date.now(), { handover }),
+      );
+      await t.app.webhooks.stop();
+      t.app.webhooks.take(handover.events);
+      await expect
+        .poll(async () => (await eventsOf(t, id)).map((e) => [e.status, e.next_attempt_at <= Date.now()]))
+        .toEqual([['pending', true]]);
+      expect((await eventsOf(t, id))[0]!.payload).toBe(handover.events[0]!.payload);
+      expect(await t.app.store.db.selectFrom('webhook_handovers').selectAll().execute()).toEqual([]);
+    } finally {
+      await t.close();
     }
   });
 
@@ -660,6 +697,109 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       for (const e of putOff) expect(e.next_attempt_at).toBeGreaterThan(Date.now() + FIRST_PAUSE_MS / 2);
     } finally {
       await f.close();
+    }
+  });
+});
+
+/** The webhook_events rows of a message. */
+function eventsOf(t: TestApp, messageId: string) {
+  return t.app.store.db
+    .selectFrom('webhook_events')
+    .selectAll()
+    .where('message_id', '=', messageId)
+    .execute();
+}
+
+describe.each(databaseKinds)('handed-over webhook events after a crash on $name', (kind) => {
+  /** Two messages whose status changes were handed over, as by a sender that then died. */
+  async function handedOver(t: TestApp, leasedUntil: number, webhookUrl: string) {
+    const tenant = await t.tenant('Crashed', webhookUrl);
+    const ids: string[] = [];
+    for (const extra of [{ client_ref: 'order "42"' }, { callback_url: `${webhookUrl}?mine=1` }]) {
+      const res = await t.app.http.inject({
+        method: 'POST',
+        url: '/v1/messages',
+        headers: bearer(tenant.apiKey),
+        payload: { to: '+33612345678', from: 'Shop', text: 'x', ...extra },
+      });
+      ids.push(res.json().id as string);
+    }
+    const handover = { leasedUntil, events: [] as DueEvent[] };
+    await t.app.store.write((trx) =>
+      applyStatusChanges(
+        trx,
+        [
+          {
+            messageId: ids[0]!,
+            status: 'undelivered',
+            errorCode: '0x0B',
+            errorReason: 'Absent "subscriber"',
+          },
+          { messageId: ids[1]!, status: 'submitted' },
+        ],
+        Date.now(),
+        { handover },
+      ),
+    );
+    return { tenant, ids, events: handover.events };
+  }
+
+  it('turns a handover whose lease ran out into pending events with the same payload, and delivers them', async () => {
+    const receiver = new WebhookReceiver();
+    const url = await receiver.start();
+    const t = await startTestApp(kind);
+    try {
+      const { tenant, ids, events } = await handedOver(t, Date.now() + 200, url);
+      // Still leased: left to the sender that holds it.
+      expect(await t.app.webhooks.deliverDue()).toBe(0);
+      expect(await eventsOf(t, ids[0]!)).toEqual([]);
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await t.app.webhooks.deliverDue()).toBe(2);
+      expect(receiver.requests.map((r) => r.body).sort()).toEqual(events.map((e) => e.payload).sort());
+      expect(receiver.requests.map((r) => r.url).sort()).toEqual(['/hook', '/hook?mine=1']);
+      for (const r of receiver.requests)
+        expect(
+          verifySignature(tenant.webhookSecret, r.body, r.headers['relais-signature'] as string, {
+            nowSeconds: Date.now() / 1000,
+          }),
+        ).toBe(true);
+      for (const id of ids)
+        expect((await eventsOf(t, id)).map((e) => [e.status, e.attempts])).toEqual([['delivered', 1]]);
+      expect(await t.app.store.db.selectFrom('webhook_handovers').selectAll().execute()).toEqual([]);
+    } finally {
+      await t.close();
+      await receiver.stop();
+    }
+  });
+
+  it('keeps the rows a sender wrote before it died, and records a late attempt on a recovered row', async () => {
+    const t = await startTestApp(kind);
+    try {
+      const { ids, events } = await handedOver(t, Date.now() - 1, 'https://hooks.example.com/relais');
+      const outbox = new WebhookOutbox(t.app.store);
+      outbox.adopt(events);
+      // The first event was attempted and recorded (failed, to retry later), then the process died.
+      const retryAt = Date.now() + 3_600_000;
+      const attempt = { attemptedAt: Date.now(), durationMs: 5, statusCode: 503, error: null };
+      await outbox.recordAttempts([
+        { event: events[0]!, ...attempt, outcome: { status: 'pending', nextAttemptAt: retryAt } },
+      ]);
+      expect(await t.app.store.db.selectFrom('webhook_handovers').select('id').execute()).toHaveLength(1);
+      expect(await new WebhookOutbox(t.app.store).recoverHandovers(Date.now())).toBe(1);
+      const first = await eventsOf(t, ids[0]!);
+      expect(first.map((e) => [e.status, e.attempts, e.next_attempt_at])).toEqual([['pending', 1, retryAt]]);
+      const second = await eventsOf(t, ids[1]!);
+      expect(second.map((e) => [e.id, e.status, e.attempts, e.payload])).toEqual([
+        [events[1]!.id, 'pending', 0, events[1]!.payload],
+      ]);
+      // The process was only slow: its attempt of the second event lands on the recovered row.
+      await outbox.recordAttempts([
+        { event: events[1]!, ...attempt, statusCode: 200, outcome: { status: 'delivered' } },
+      ]);
+      expect((await eventsOf(t, ids[1]!)).map((e) => [e.status, e.attempts])).toEqual([['delivered', 1]]);
+      expect(await t.app.store.db.selectFrom('webhook_handovers').select('id').execute()).toEqual([]);
+    } finally {
+      await t.close();
     }
   });
 });

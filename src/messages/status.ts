@@ -11,6 +11,7 @@ import {
   type WebhookEventTable,
 } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
+import { type HandedOverEvent, writeHandover } from '../webhooks/handovers.js';
 import type { DueEvent } from '../webhooks/outbox.js';
 
 /** Statuses after which nothing more happens to a message. */
@@ -71,9 +72,11 @@ interface TenantHooks {
 }
 
 /**
- * Webhook events taken by the in-process sender straight from the committing transaction: they are
- * written leased to it until `leasedUntil`, and collected in `events` to be handed over after commit
- * (no claim statement, no read back). A crash leaves an ordinary lease; the events come due when it
+ * Webhook events taken by the in-process sender straight from the committing transaction, collected
+ * in `events` to be handed over after commit (no claim statement, no read back). They get no
+ * webhook_events row yet: the transaction writes one webhook_handovers row listing them, leased to
+ * the sender until `leasedUntil`, and each event's row is written after its first attempt
+ * (src/webhooks/handovers.ts). A crash leaves the handover row; its events come due when the lease
  * runs out.
  */
 export interface WebhookHandover {
@@ -141,6 +144,9 @@ export async function writeStatusChanges(
     detail: string | null;
   }[] = [];
   const webhooks: WebhookEventTable[] = [];
+  const handedOver: HandedOverEvent[] = [];
+  // The handover row's id: its first event's.
+  let handoverId: string | undefined;
   const rollups = options.rollups ?? new RollupBatch();
   const nowIso = new Date(now).toISOString();
 
@@ -183,21 +189,23 @@ export async function writeStatusChanges(
     const tenant = tenants.get(m.tenant_id)!;
     const url = m.callback_url ?? tenant.webhook_url;
     if (!url) continue;
-    const event = webhookEvent(m, url, now, nowIso);
-    webhooks.push(event);
     if (handover) {
-      event.next_attempt_at = handover.leasedUntil;
-      const { id, tenant_id, payload, attempts, created_at } = event;
+      const id = newId('evt', now);
+      handoverId ??= id;
+      handedOver.push([id, m.id, m.status, m.error_code, m.error_reason]);
       handover.events.push({
         id,
-        tenant_id,
+        tenant_id: m.tenant_id,
         url,
-        payload,
-        attempts,
-        created_at,
+        payload: statusPayload(id, m, nowIso),
+        attempts: 0,
+        created_at: now,
         webhook_secret: tenant.webhook_secret,
         webhook_batch_size: tenant.webhook_batch_size,
+        unwritten: { handoverId, messageId: m.id },
       });
+    } else {
+      webhooks.push(webhookEvent(m, url, now, nowIso));
     }
   }
 
@@ -206,8 +214,10 @@ export async function writeStatusChanges(
     await insertRows(trx, 'message_events', events.slice(i, i + CHUNK));
   for (let i = 0; i < webhooks.length; i += CHUNK)
     await insertRows(trx, 'webhook_events', webhooks.slice(i, i + CHUNK));
+  if (handover && handoverId !== undefined)
+    await writeHandover(trx, handoverId, handover.leasedUntil, now, handedOver);
   if (!options.rollups) await rollups.write(trx);
-  return { events: webhooks.length, applied };
+  return { events: webhooks.length + handedOver.length, applied };
 }
 
 /** The columns updateReturning reads back: what events, webhooks and statistics need. */
@@ -379,6 +389,13 @@ const str = JSON.stringify;
  * JSON.stringify. The same text as JSON.stringify({ id, type, created_at, data: {…} }) would give
  * (test/status-changes.test.ts checks it).
  */
-export function statusPayload(id: string, m: ChangedMessage, nowIso: string): string {
+export function statusPayload(
+  id: string,
+  m: Pick<
+    ChangedMessage,
+    'id' | 'status' | 'to_number' | 'client_ref' | 'segments' | 'error_code' | 'error_reason'
+  >,
+  nowIso: string,
+): string {
   return `{"id":"${id}","type":"message.status","created_at":"${nowIso}","data":{"id":"${m.id}","status":"${m.status}","status_at":"${nowIso}","to":${str(m.to_number)},"client_ref":${str(m.client_ref)},"segments":${m.segments},"error_code":${str(m.error_code)},"error_reason":${str(m.error_reason)}}}`;
 }

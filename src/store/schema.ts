@@ -12,6 +12,7 @@ export interface Database {
   message_events: MessageEventTable;
   queue: QueueTable;
   webhook_events: WebhookEventTable;
+  webhook_handovers: WebhookHandoverTable;
   webhook_attempts: WebhookAttemptTable;
   idempotency_keys: IdempotencyKeyTable;
   verifications: VerificationTable;
@@ -165,6 +166,20 @@ export interface QueueTable {
   claimed_by: string | null;
   claimed_until: number | null;
   campaign_id: string | null;
+}
+
+/**
+ * Webhook events handed to the in-process sender and not yet written to webhook_events, one row per
+ * transaction that created them (src/webhooks/handovers.ts).
+ */
+export interface WebhookHandoverTable {
+  /** The id of its first event. */
+  id: string;
+  /** Past this, the events are turned into pending webhook_events rows by whoever runs (a crash). */
+  leased_until: number;
+  created_at: number;
+  /** JSON: one HandedOverEvent tuple per event. */
+  events: string;
 }
 
 export interface WebhookEventTable {

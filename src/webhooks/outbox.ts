@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
 import { groupBy } from '../shared/group-by.js';
 import { inList, insertRows, updateRows } from '../store/insert-rows.js';
-import type { Store } from '../store/store.js';
+import type { WebhookEventTable } from '../store/schema.js';
+import type { Store, Trx } from '../store/store.js';
+import { deleteHandovers, recoverHandovers } from './handovers.js';
 
 export interface DueEvent {
   id: string;
@@ -12,6 +14,8 @@ export interface DueEvent {
   created_at: number;
   webhook_secret: string;
   webhook_batch_size: number;
+  /** A handed-over message.status event, with no webhook_events row yet (src/webhooks/handovers.ts). */
+  unwritten?: { handoverId: string; messageId: string };
 }
 
 /**
@@ -26,7 +30,7 @@ export interface WebhookTaker {
 }
 
 export interface AttemptRecord {
-  eventId: string;
+  event: DueEvent;
   attemptedAt: number;
   durationMs: number;
   statusCode: number | null;
@@ -37,7 +41,24 @@ export interface AttemptRecord {
 
 /** Storage side of the webhook outbox: lease due events, record attempts. */
 export class WebhookOutbox {
+  /** Handover rows of this process's sender, with the number of their events still without a row. */
+  private readonly unwritten = new Map<string, number>();
+
   constructor(private readonly store: Store) {}
+
+  /** Handed-over events reach the sender: their handover rows go once they are all written. */
+  adopt(events: DueEvent[]): void {
+    for (const e of events)
+      if (e.unwritten)
+        this.unwritten.set(e.unwritten.handoverId, (this.unwritten.get(e.unwritten.handoverId) ?? 0) + 1);
+  }
+
+  /** Writes the events of handovers whose lease ran out as pending rows, due now (a crash). */
+  async recoverHandovers(now: number): Promise<number> {
+    const ids = await recoverHandovers(this.store, now);
+    for (const id of ids) this.unwritten.delete(id);
+    return ids.length;
+  }
 
   /**
    * Leases up to `limit` due events by pushing their next_attempt_at past the delivery timeout: if
@@ -78,17 +99,49 @@ export class WebhookOutbox {
       .execute();
   }
 
-  /** Gives up leases (events handed over to a sender that has stopped): they are due again now. */
-  async release(ids: string[], now: number): Promise<void> {
+  /**
+   * Gives up leases (events handed over to a sender that has stopped, or to a paused endpoint): they
+   * are due again at `at`. Handed-over events get their row then, pending.
+   */
+  async release(events: DueEvent[], at: number): Promise<void> {
+    const unwritten = events.filter((e) => e.unwritten !== undefined);
+    if (unwritten.length > 0) {
+      const rows = unwritten.map((e) => eventRow(e, pendingAt(at), 0));
+      await this.writeUnwritten(unwritten, async (trx) => {
+        for (let i = 0; i < rows.length; i += 500)
+          await insertRows(trx, 'webhook_events', rows.slice(i, i + 500), 'on conflict ("id") do nothing');
+      });
+    }
+    const ids = events.filter((e) => e.unwritten === undefined).map((e) => e.id);
     for (let i = 0; i < ids.length; i += 500) {
       await this.store.write((trx) =>
         trx
           .updateTable('webhook_events')
-          .set({ next_attempt_at: now })
+          .set({ next_attempt_at: at })
           .where(inList(trx, 'id', ids.slice(i, i + 500)))
           .where('status', '=', 'pending')
           .execute(),
       );
+    }
+  }
+
+  /**
+   * Runs `write`, which writes the rows of these handed-over events, in a transaction that also
+   * deletes the handover rows it completes; counts them written once it has committed.
+   */
+  private async writeUnwritten(events: DueEvent[], write: (trx: Trx) => Promise<void>): Promise<void> {
+    const written = new Map<string, number>();
+    for (const e of events)
+      written.set(e.unwritten!.handoverId, (written.get(e.unwritten!.handoverId) ?? 0) + 1);
+    const complete = [...written].filter(([id, n]) => (this.unwritten.get(id) ?? 0) <= n).map(([id]) => id);
+    await this.store.write(async (trx) => {
+      await write(trx);
+      await deleteHandovers(trx, complete);
+    });
+    for (const [id, n] of written) {
+      const left = (this.unwritten.get(id) ?? 0) - n;
+      if (left > 0) this.unwritten.set(id, left);
+      else this.unwritten.delete(id);
     }
   }
 
@@ -105,34 +158,43 @@ export class WebhookOutbox {
   async recordAttempts(records: AttemptRecord[]): Promise<void> {
     if (records.length === 0) return;
     const failed = records.filter((r) => r.outcome.status !== 'delivered');
-    const { shared, single } = groupByOutcome(records);
-    await this.store.write(async (trx) => {
-      for (let i = 0; i < failed.length; i += 500) {
-        await insertRows(
-          trx,
-          'webhook_attempts',
-          failed.slice(i, i + 500).map((r) => ({
-            event_id: r.eventId,
-            attempted_at: r.attemptedAt,
-            duration_ms: Math.round(r.durationMs),
-            status_code: r.statusCode,
-            error: r.error,
-          })),
-        );
-      }
-      for (const { after, ids } of shared) {
-        for (let i = 0; i < ids.length; i += 500) {
-          await trx
-            .updateTable('webhook_events')
-            .set((eb) => ({ ...after, attempts: eb('attempts', '+', 1) }))
-            .where(inList(trx, 'id', ids.slice(i, i + 500)))
-            .execute();
+    const first = records.filter((r) => r.event.unwritten !== undefined);
+    const { shared, single } = groupByOutcome(records.filter((r) => r.event.unwritten === undefined));
+    await this.writeUnwritten(
+      first.map((r) => r.event),
+      async (trx) => {
+        // Handed-over events: their row, written once, as their first attempt leaves them.
+        for (let i = 0; i < first.length; i += 500) {
+          const rows = first.slice(i, i + 500).map((r) => eventRow(r.event, eventAfter(r), 1));
+          await insertRows(trx, 'webhook_events', rows, FIRST_ATTEMPT_ON_CONFLICT);
         }
-      }
-      for (let i = 0; i < single.length; i += 500) {
-        await updateRows(trx, 'webhook_events', 'id', single.slice(i, i + 500), ATTEMPTED);
-      }
-    });
+        for (let i = 0; i < failed.length; i += 500) {
+          await insertRows(
+            trx,
+            'webhook_attempts',
+            failed.slice(i, i + 500).map((r) => ({
+              event_id: r.event.id,
+              attempted_at: r.attemptedAt,
+              duration_ms: Math.round(r.durationMs),
+              status_code: r.statusCode,
+              error: r.error,
+            })),
+          );
+        }
+        for (const { after, ids } of shared) {
+          for (let i = 0; i < ids.length; i += 500) {
+            await trx
+              .updateTable('webhook_events')
+              .set((eb) => ({ ...after, attempts: eb('attempts', '+', 1) }))
+              .where(inList(trx, 'id', ids.slice(i, i + 500)))
+              .execute();
+          }
+        }
+        for (let i = 0; i < single.length; i += 500) {
+          await updateRows(trx, 'webhook_events', 'id', single.slice(i, i + 500), ATTEMPTED);
+        }
+      },
+    );
   }
 }
 
@@ -178,7 +240,7 @@ function groupByOutcome(records: AttemptRecord[]): {
 function eventAfter(r: AttemptRecord) {
   const delivered = r.outcome.status === 'delivered';
   return {
-    id: r.eventId,
+    id: r.event.id,
     status: r.outcome.status,
     next_attempt_at: r.outcome.status === 'pending' ? r.outcome.nextAttemptAt : r.attemptedAt,
     last_error: r.error ?? (r.statusCode !== null && !delivered ? `HTTP ${r.statusCode}` : null),
@@ -192,3 +254,46 @@ function eventAfter(r: AttemptRecord) {
 const ATTEMPTED = `"attempts" = "attempts" + 1, "status" = "v"."status", "next_attempt_at" = "v"."next_attempt_at",
   "last_error" = "v"."last_error", "delivered_at" = "v"."delivered_at",
   "delivered_status_code" = "v"."delivered_status_code", "delivered_duration_ms" = "v"."delivered_duration_ms"`;
+
+/** A pending event's columns, due at `at`, as eventAfter gives them. */
+function pendingAt(at: number): Omit<EventAfter, 'id'> {
+  return {
+    status: 'pending',
+    next_attempt_at: at,
+    last_error: null,
+    delivered_at: null,
+    delivered_status_code: null,
+    delivered_duration_ms: null,
+  };
+}
+
+/** The webhook_events row of a handed-over event, in the state `after`, after `attempts` attempts. */
+function eventRow(e: DueEvent, after: Omit<EventAfter, 'id'>, attempts: number): WebhookEventTable {
+  return {
+    id: e.id,
+    tenant_id: e.tenant_id,
+    message_id: e.unwritten!.messageId,
+    type: 'message.status',
+    url: e.url,
+    payload: e.payload,
+    status: after.status,
+    attempts,
+    next_attempt_at: after.next_attempt_at,
+    last_error: after.last_error,
+    created_at: e.created_at,
+    delivered_at: after.delivered_at,
+    delivered_status_code: after.delivered_status_code,
+    delivered_duration_ms: after.delivered_duration_ms,
+  };
+}
+
+/**
+ * A handed-over event whose handover was recovered meanwhile (its lease ran out) has its row already,
+ * pending: the attempt is recorded on it, as on any row. One another sender delivered is left alone.
+ */
+const FIRST_ATTEMPT_ON_CONFLICT = `on conflict ("id") do update set "attempts" = "webhook_events"."attempts" + 1,
+  "status" = excluded."status", "next_attempt_at" = excluded."next_attempt_at",
+  "last_error" = excluded."last_error", "delivered_at" = excluded."delivered_at",
+  "delivered_status_code" = excluded."delivered_status_code",
+  "delivered_duration_ms" = excluded."delivered_duration_ms"
+  where "webhook_events"."status" = 'pending'`;

@@ -36,7 +36,9 @@ export class WebhookSender implements WebhookTaker {
   private flushTimer: NodeJS.Timeout | null = null;
   private unrecorded: AttemptRecord[] = [];
   /** Events of deliveries the thread dropped at stop, before they started. */
-  private notAttempted: string[] = [];
+  private notAttempted: DueEvent[] = [];
+  /** When to look next for handovers whose lease ran out (a crashed sender's events). */
+  private recoverAt = 0;
   private recording: Promise<void> = Promise.resolve();
   private readonly http: DeliveryPool;
   /**
@@ -80,7 +82,7 @@ export class WebhookSender implements WebhookTaker {
     await this.recording;
     await this.flushRecords();
     // Handed over or leased, never attempted: due again at once for whoever runs next.
-    const left = [...this.waiting.flat().map((e) => e.id), ...this.notAttempted.splice(0)];
+    const left = [...this.waiting.flat(), ...this.notAttempted.splice(0)];
     this.waiting = [];
     this.open.clear();
     this.waitingEvents = 0;
@@ -107,8 +109,9 @@ export class WebhookSender implements WebhookTaker {
   }
 
   take(events: DueEvent[]): void {
+    this.outbox.adopt(events);
     if (!this.running) {
-      void this.releaseLeases(events.map((e) => e.id));
+      void this.releaseLeases(events);
       return;
     }
     this.enqueue(events);
@@ -117,6 +120,7 @@ export class WebhookSender implements WebhookTaker {
 
   /** One synchronous pass, for tests and tools: deliver what is due now, record it, return the count. */
   async deliverDue(): Promise<number> {
+    await this.outbox.recoverHandovers(this.clock.now());
     const events = await this.outbox.claimDue(
       this.clock.now(),
       this.claimSize(this.config.concurrency),
@@ -154,6 +158,7 @@ export class WebhookSender implements WebhookTaker {
    * then starts waiting deliveries, oldest first, while slots are free.
    */
   private async fill(): Promise<void> {
+    await this.recoverHandovers();
     const free = this.slots - this.inFlight.size;
     if (this.tableMayHaveDue && this.waiting.length < Math.max(free, 1)) {
       this.tableMayHaveDue = false;
@@ -166,7 +171,7 @@ export class WebhookSender implements WebhookTaker {
         this.log.error({ err }, 'webhook sender could not lease events');
       }
     }
-    const deferred = new Map<number, string[]>();
+    const deferred = new Map<number, DueEvent[]>();
     const now = this.clock.now();
     while (this.waiting.length > 0 && this.inFlight.size < this.slots) {
       const delivery = this.waiting.shift()!;
@@ -176,13 +181,25 @@ export class WebhookSender implements WebhookTaker {
       const until = this.breakers.deferUntil(key, now);
       if (until === null) this.launch(delivery);
       else {
-        const ids = deferred.get(until) ?? [];
-        for (const e of delivery) ids.push(e.id);
-        deferred.set(until, ids);
+        const events = deferred.get(until) ?? [];
+        for (const e of delivery) events.push(e);
+        deferred.set(until, events);
       }
     }
     // A paused endpoint's events are due again when its pause ends: not attempted, not counted.
-    for (const [until, ids] of deferred) await this.releaseLeases(ids, until);
+    for (const [until, events] of deferred) await this.releaseLeases(events, until);
+  }
+
+  /** Every poll interval: handovers whose lease ran out become pending events (see handovers.ts). */
+  private async recoverHandovers(): Promise<void> {
+    const now = this.clock.now();
+    if (now < this.recoverAt) return;
+    this.recoverAt = now + this.config.poll_interval_ms;
+    try {
+      if ((await this.outbox.recoverHandovers(now)) > 0) this.tableMayHaveDue = true;
+    } catch (err) {
+      this.log.error({ err }, 'webhook sender could not recover handed-over events');
+    }
   }
 
   /** Events join the waiting deliveries: a batching tenant's go into its open batch while it has room. */
@@ -192,13 +209,13 @@ export class WebhookSender implements WebhookTaker {
   }
 
   /** The events are due again at `at` (now by default) for whoever runs then. */
-  private async releaseLeases(ids: string[], at = this.clock.now()): Promise<void> {
-    if (ids.length === 0) return;
+  private async releaseLeases(events: DueEvent[], at = this.clock.now()): Promise<void> {
+    if (events.length === 0) return;
     try {
-      await this.outbox.release(ids, at);
+      await this.outbox.release(events, at);
     } catch (err) {
       // The leases then run out on their own.
-      this.log.warn({ err, events: ids.length }, 'could not give back webhook leases');
+      this.log.warn({ err, events: events.length }, 'could not give back webhook leases');
     }
   }
 
@@ -277,7 +294,7 @@ export class WebhookSender implements WebhookTaker {
       allowPrivateTargets: this.config.allow_private_targets,
     });
     if (result === null) {
-      for (const e of events) this.notAttempted.push(e.id);
+      for (const e of events) this.notAttempted.push(e);
       return [];
     }
     if (this.breakers.record(deliveryKey(first), endpointOutcome(result), this.clock.now())) {
@@ -319,7 +336,7 @@ export class WebhookSender implements WebhookTaker {
         result: outcome.status === 'pending' ? 'retry' : outcome.status,
       });
       return {
-        eventId: event.id,
+        event,
         attemptedAt,
         durationMs: result.durationMs,
         statusCode: result.statusCode,

@@ -2,6 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedRequest {
+  /** The path and query the request was sent to. */
+  url: string;
   headers: IncomingHttpHeaders;
   body: string;
 }
@@ -11,6 +13,8 @@ export class WebhookReceiver {
   readonly requests: ReceivedRequest[] = [];
   /** Status codes to answer, in order; once used up, answers 200. */
   script: number[] = [];
+  /** Milliseconds to wait before each answer. */
+  delayMs = 0;
   private server: Server | null = null;
   private waiters: { count: number; resolve: () => void }[] = [];
 
@@ -19,14 +23,19 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        this.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        this.requests.push({
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
         res.statusCode = this.script.shift() ?? 200;
-        res.end('ok');
         this.waiters = this.waiters.filter((w) => {
           if (this.requests.length < w.count) return true;
           w.resolve();
           return false;
         });
+        if (this.delayMs > 0) setTimeout(() => res.end('ok'), this.delayMs);
+        else res.end('ok');
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));

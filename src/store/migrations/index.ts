@@ -12,6 +12,7 @@ import * as m010 from './010_webhook_delivery.js';
 import * as m011 from './011_heap_only_status.js';
 import * as m012 from './012_number_index.js';
 import * as m013 from './013_sqlite_exception_index.js';
+import * as m014 from './014_webhook_handovers.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '011_heap_only_status': m011,
   '012_number_index': m012,
   '013_sqlite_exception_index': m013,
+  '014_webhook_handovers': m014,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
