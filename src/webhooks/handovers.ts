@@ -9,9 +9,9 @@ import type { Store, Trx } from '../store/store.js';
  * transaction straight to the in-process sender (WebhookHandover in messages/status.ts) are not
  * written to webhook_events then. Their row is written once, after their first attempt, as that
  * attempt leaves it (WebhookOutbox.recordAttempts): an INSERT, where a row written pending and then
- * updated cost an INSERT, an UPDATE and both their index entries. Measured apart, per event:
- * SQLite 9.5–11.1 µs against 7.1–7.2, PostgreSQL 42.0–42.6 µs against 26.6–28.8
- * (docs/benchmarks.md, "handed-over webhook events").
+ * updated cost an INSERT, an UPDATE and both their index entries (on PostgreSQL the update could
+ * never be heap-only). End to end on PostgreSQL: +15.4%; SQLite: no change within the noise
+ * (docs/benchmarks.md, "webhook events written once, after their first attempt").
  *
  * What makes them durable until then is one webhook_handovers row per transaction, listing its events
  * in a few bytes each, leased to the sender. It is deleted with the last of its events' rows. After a

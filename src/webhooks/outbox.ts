@@ -148,7 +148,8 @@ export class WebhookOutbox {
   /**
    * Records a batch of attempts and their outcomes in one transaction. A failed attempt gets a row in
    * webhook_attempts; the one that delivers is written on the event (delivered_status_code,
-   * delivered_duration_ms), with no row of its own.
+   * delivered_duration_ms), with no row of its own. A handed-over event's row is inserted here, as its
+   * first attempt leaves it (src/webhooks/handovers.ts).
    *
    * The events of one batched request share their attempt's time, answer and outcome: each such
    * group is one UPDATE by id (measured apart, 3.5 µs an event against 5.4 through updateRows). Events
