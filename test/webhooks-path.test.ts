@@ -750,9 +750,11 @@ describe.each(databaseKinds)('handed-over webhook events after a crash on $name'
     const t = await startTestApp(kind);
     try {
       const { tenant, ids, events } = await handedOver(t, Date.now() + 200, url);
-      // Still leased: left to the sender that holds it.
+      // Still leased: left to the sender that holds it, and counted in the backlog.
       expect(await t.app.webhooks.deliverDue()).toBe(0);
       expect(await eventsOf(t, ids[0]!)).toEqual([]);
+      const metrics = await t.app.http.inject({ url: '/metrics', remoteAddress: '127.0.0.1' });
+      expect(metrics.body).toMatch(/relais_webhook_backlog 2\n/);
       await new Promise((r) => setTimeout(r, 250));
       expect(await t.app.webhooks.deliverDue()).toBe(2);
       expect(receiver.requests.map((r) => r.body).sort()).toEqual(events.map((e) => e.payload).sort());

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { CarrierService } from '../carriers/carrier-service.js';
 import type { WorkQueue } from '../dispatch/work-queue.js';
 import type { Store } from '../store/store.js';
@@ -19,7 +20,11 @@ export function registerStateGauges(
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('status', '=', 'pending')
       .executeTakeFirst();
-    set({}, Number(row?.n ?? 0));
+    // Handed-over events have no row before their first attempt: their handover lists them.
+    const events = store.dialect === 'postgres' ? sql`events::json` : sql`events`;
+    const handedOver = await sql<{ n: number | null }>`
+      select sum(json_array_length(${events})) as n from webhook_handovers`.execute(store.db);
+    set({}, Number(row?.n ?? 0) + Number(handedOver.rows[0]?.n ?? 0));
   });
   metrics.gauge(
     'relais_connector_binds',
