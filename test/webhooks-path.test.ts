@@ -456,14 +456,7 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
     const t = await startTestApp(kind, { webhooks: { allow_private_targets: true } }, { listen: true });
     try {
       const tenant = await t.tenant('Handover', url);
-      const id = (
-        await t.app.http.inject({
-          method: 'POST',
-          url: '/v1/messages',
-          headers: bearer(tenant.apiKey),
-          payload: { to: '+33612345678', from: 'Shop', text: 'x' },
-        })
-      ).json().id as string;
+      const id = await sendOne(t, tenant.apiKey);
       const before = Date.now();
       receiver.delayMs = 300;
       await t.app.workQueue.recordOutcomes([{ changes: [{ messageId: id, status: 'delivered' }] }]);
@@ -503,14 +496,7 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
     const t = await startTestApp(kind, {}, { listen: true });
     try {
       const tenant = await t.tenant('Late', 'https://hooks.example.com/relais');
-      const id = (
-        await t.app.http.inject({
-          method: 'POST',
-          url: '/v1/messages',
-          headers: bearer(tenant.apiKey),
-          payload: { to: '+33612345678', from: 'Shop', text: 'x' },
-        })
-      ).json().id as string;
+      const id = await sendOne(t, tenant.apiKey);
       const handover = { leasedUntil: Date.now() + 60_000, events: [] as DueEvent[] };
       await t.app.store.write((trx) =>
         applyStatusChanges(trx, [{ messageId: id, status: 'delivered' }], Date.now(), { handover }),
@@ -701,6 +687,17 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
   });
 });
 
+/** Accepts one message for the key's tenant; returns its id. */
+async function sendOne(t: TestApp, apiKey: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const res = await t.app.http.inject({
+    method: 'POST',
+    url: '/v1/messages',
+    headers: bearer(apiKey),
+    payload: { to: '+33612345678', from: 'Shop', text: 'x', ...extra },
+  });
+  return res.json().id as string;
+}
+
 /** The webhook_events rows of a message. */
 function eventsOf(t: TestApp, messageId: string) {
   return t.app.store.db
@@ -716,13 +713,7 @@ describe.each(databaseKinds)('handed-over webhook events after a crash on $name'
     const tenant = await t.tenant('Crashed', webhookUrl);
     const ids: string[] = [];
     for (const extra of [{ client_ref: 'order "42"' }, { callback_url: `${webhookUrl}?mine=1` }]) {
-      const res = await t.app.http.inject({
-        method: 'POST',
-        url: '/v1/messages',
-        headers: bearer(tenant.apiKey),
-        payload: { to: '+33612345678', from: 'Shop', text: 'x', ...extra },
-      });
-      ids.push(res.json().id as string);
+      ids.push(await sendOne(t, tenant.apiKey, extra));
     }
     const handover = { leasedUntil, events: [] as DueEvent[] };
     await t.app.store.write((trx) =>
