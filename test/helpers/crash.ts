@@ -14,7 +14,15 @@ export interface CrashRig {
 
 export async function startCrashRig(
   kind: DatabaseKind,
-  o: { seed: number; binds: number; window: number; tps: number; maxUnrecorded: number },
+  o: {
+    seed: number;
+    binds: number;
+    window: number;
+    tps: number;
+    maxUnrecorded: number;
+    /** More lines of the configuration file (top-level sections). */
+    yaml?: string[];
+  },
 ): Promise<CrashRig> {
   const db = await kind.create();
   const sim = new CarrierSimulator({ port: 0, receipt_delay_ms: 50, seed: o.seed });
@@ -36,6 +44,7 @@ export async function startCrashRig(
       `    window: ${o.window}`,
       `    tps: ${o.tps}`,
       '    reconnect_min_ms: 50',
+      ...(o.yaml ?? []),
       '',
     ].join('\n'),
   );
