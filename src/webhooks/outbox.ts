@@ -48,9 +48,7 @@ export class WebhookOutbox {
 
   /** Handed-over events reach the sender: their handover rows go once they are all written. */
   adopt(events: DueEvent[]): void {
-    for (const e of events)
-      if (e.unwritten)
-        this.unwritten.set(e.unwritten.handoverId, (this.unwritten.get(e.unwritten.handoverId) ?? 0) + 1);
+    for (const [id, n] of countByHandover(events)) this.unwritten.set(id, (this.unwritten.get(id) ?? 0) + n);
   }
 
   /** Writes the events of handovers whose lease ran out as pending rows, due now (a crash). */
@@ -130,9 +128,7 @@ export class WebhookOutbox {
    * deletes the handover rows it completes; counts them written once it has committed.
    */
   private async writeUnwritten(events: DueEvent[], write: (trx: Trx) => Promise<void>): Promise<void> {
-    const written = new Map<string, number>();
-    for (const e of events)
-      written.set(e.unwritten!.handoverId, (written.get(e.unwritten!.handoverId) ?? 0) + 1);
+    const written = countByHandover(events);
     const complete = [...written].filter(([id, n]) => (this.unwritten.get(id) ?? 0) <= n).map(([id]) => id);
     await this.store.write(async (trx) => {
       await write(trx);
@@ -255,6 +251,14 @@ function eventAfter(r: AttemptRecord) {
 const ATTEMPTED = `"attempts" = "attempts" + 1, "status" = "v"."status", "next_attempt_at" = "v"."next_attempt_at",
   "last_error" = "v"."last_error", "delivered_at" = "v"."delivered_at",
   "delivered_status_code" = "v"."delivered_status_code", "delivered_duration_ms" = "v"."delivered_duration_ms"`;
+
+/** How many of the events each handover lists (events with a row already are left out). */
+function countByHandover(events: DueEvent[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of events)
+    if (e.unwritten) counts.set(e.unwritten.handoverId, (counts.get(e.unwritten.handoverId) ?? 0) + 1);
+  return counts;
+}
 
 /** A pending event's columns, due at `at`, as eventAfter gives them. */
 function pendingAt(at: number): Omit<EventAfter, 'id'> {
