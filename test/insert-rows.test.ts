@@ -46,6 +46,36 @@ describe.each(databaseKinds)('multi-row inserts and updates written by hand on $
     );
   });
 
+  it('stores a lone UTF-16 surrogate as U+FFFD on PostgreSQL, and text that only looks like an escape as written', async () => {
+    // PostgreSQL receives the rows as JSON, where JSON.stringify escapes a lone surrogate, which
+    // PostgreSQL refuses to turn into text. SQLite binds the strings themselves (better-sqlite3 keeps
+    // a lone surrogate's bytes): only the look-alikes concern it.
+    const cases: [written: string, stored: string, lone: boolean][] = [
+      ['cut \ud83c emoji', 'cut \ufffd emoji', true],
+      ['x\udc00', 'x\ufffd', true],
+      ['\\\ud800', '\\\ufffd', true],
+      ['\\ud800 literal', '\\ud800 literal', false],
+      ['pair 😀', 'pair 😀', false],
+      ['\\\\ud83d', '\\\\ud83d', false],
+    ];
+    const mine = cases.filter(([, , lone]) => kind.name === 'postgres' || !lone);
+    const rows = mine.map(([detail], i) => ({
+      message_id: `msg_surrogates_${i}`,
+      status: 'submitted' as const,
+      at: 1,
+      error_code: null,
+      detail,
+    }));
+    await t.app.store.write((trx) => insertRows(trx, 'message_events', rows));
+    const back = await t.app.store.db
+      .selectFrom('message_events')
+      .select('detail')
+      .where('message_id', 'like', 'msg_surrogates_%')
+      .orderBy('message_id')
+      .execute();
+    expect(back.map((r) => r.detail)).toEqual(mine.map(([, stored]) => stored));
+  });
+
   it('appends an ON CONFLICT clause: an upsert of parts keeps the carrier id a receipt does not name', async () => {
     const onConflict = `on conflict ("message_id", "part_no") do update set
       "carrier_id" = coalesce(excluded."carrier_id", "message_parts"."carrier_id"), "status" = excluded."status"`;
