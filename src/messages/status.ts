@@ -205,7 +205,7 @@ export async function writeStatusChanges(
         unwritten: { handoverId, messageId: m.id },
       });
     } else {
-      webhooks.push(webhookEvent(m, url, now, nowIso));
+      webhooks.push(statusEvent(newId('evt', now), m, url, now, nowIso));
     }
   }
 
@@ -359,8 +359,23 @@ async function upsertParts(trx: Trx, rows: PartRow[]): Promise<void> {
     await insertRows(trx, 'message_parts', rows.slice(i, i + CHUNK), PARTS_ON_CONFLICT);
 }
 
-function webhookEvent(m: ChangedMessage, url: string, now: number, nowIso: string): WebhookEventTable {
-  const id = newId('evt', now);
+/** The fields of a message a status event shows (statusPayload), with its tenant. */
+export type StatusEventMessage = Pick<
+  ChangedMessage,
+  'id' | 'tenant_id' | 'status' | 'to_number' | 'client_ref' | 'segments' | 'error_code' | 'error_reason'
+>;
+
+/**
+ * A message.status event's webhook_events row, pending and due at its creation. Also used to write
+ * again the events of a crashed sender's handover (src/webhooks/handovers.ts).
+ */
+export function statusEvent(
+  id: string,
+  m: StatusEventMessage,
+  url: string,
+  createdAt: number,
+  createdIso: string,
+): WebhookEventTable {
   return {
     id,
     tenant_id: m.tenant_id,
@@ -368,12 +383,12 @@ function webhookEvent(m: ChangedMessage, url: string, now: number, nowIso: strin
     type: 'message.status',
     url,
     // Serialised once: the stored text is exactly what is signed and sent, on every attempt.
-    payload: statusPayload(id, m, nowIso),
+    payload: statusPayload(id, m, createdIso),
     status: 'pending',
     attempts: 0,
-    next_attempt_at: now,
+    next_attempt_at: createdAt,
     last_error: null,
-    created_at: now,
+    created_at: createdAt,
     delivered_at: null,
     delivered_status_code: null,
     delivered_duration_ms: null,

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type ChangedMessage, statusPayload } from '../messages/status.js';
+import { type StatusEventMessage, statusEvent } from '../messages/status.js';
 import { inList, insertRows } from '../store/insert-rows.js';
 import type { MessageStatus, WebhookEventTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
@@ -91,22 +91,8 @@ export async function recoverHandovers(store: Store, now: number, limit = 20): P
       // Gone (a tenant deleted with its data) or no URL left to call: nothing to deliver.
       if (!m?.url) continue;
       const changed = { ...m, id: messageId, status, error_code: errorCode, error_reason: errorReason };
-      rows.push({
-        id,
-        tenant_id: m.tenant_id,
-        message_id: messageId,
-        type: 'message.status',
-        url: m.url,
-        payload: statusPayload(id, changed, new Date(createdAt).toISOString()),
-        status: 'pending',
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: null,
-        created_at: createdAt,
-        delivered_at: null,
-        delivered_status_code: null,
-        delivered_duration_ms: null,
-      });
+      const row = statusEvent(id, changed, m.url, createdAt, new Date(createdAt).toISOString());
+      rows.push({ ...row, next_attempt_at: now });
     }
     for (let i = 0; i < rows.length; i += CHUNK)
       await insertRows(trx, 'webhook_events', rows.slice(i, i + CHUNK), 'on conflict ("id") do nothing');
@@ -116,7 +102,7 @@ export async function recoverHandovers(store: Store, now: number, limit = 20): P
   });
 }
 
-type PayloadColumns = Pick<ChangedMessage, 'tenant_id' | 'to_number' | 'client_ref' | 'segments'>;
+type PayloadColumns = Pick<StatusEventMessage, 'tenant_id' | 'to_number' | 'client_ref' | 'segments'>;
 
 /** The messages' columns a status payload shows, and the URL to call: theirs, or their tenant's. */
 async function messagesOf(
