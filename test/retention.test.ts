@@ -37,6 +37,8 @@ const idAt = (prefix: string, at: number) => `${prefix}_${ulid(at)}`;
 interface Seeded {
   messageId: string;
   eventId: string;
+  /** An event of the delivery log, delivered at its first attempt (webhook_deliveries). */
+  loggedId: string;
   inboundId: string;
 }
 
@@ -126,10 +128,32 @@ async function seedMany(store: Store, tenantId: string, at: number, n: number, b
 }
 
 /** One finished message (see historyRows) plus a webhook delivery attempt and an inbound reply to it. */
-async function seed(store: Store, tenantId: string, at: number, body = 'hello'): Promise<Seeded> {
+async function seed(
+  store: Store,
+  tenantId: string,
+  at: number,
+  body = 'hello',
+  logged = true,
+): Promise<Seeded> {
   const { messageId, eventId } = (await seedMany(store, tenantId, at, 1, body))[0]!;
   const inboundId = idAt(INBOUND_PREFIX, at);
+  const loggedId = idAt('evt', at);
   await store.write(async (trx) => {
+    // Before migration 015 there is no delivery log.
+    if (logged)
+      await trx
+        .insertInto('webhook_deliveries')
+        .values({
+          id: loggedId,
+          tenant_id: tenantId,
+          last_event_id: loggedId,
+          url: 'https://example.com/hook',
+          attempted_at: at,
+          status_code: 200,
+          duration_ms: 5,
+          events: JSON.stringify([[loggedId, messageId, 'delivered', null, null, at]]),
+        })
+        .execute();
     await trx
       .insertInto('webhook_attempts')
       .values({ event_id: eventId, attempted_at: at, duration_ms: 5, status_code: 200, error: null })
@@ -150,7 +174,7 @@ async function seed(store: Store, tenantId: string, at: number, body = 'hello'):
       })
       .execute();
   });
-  return { messageId, eventId, inboundId };
+  return { messageId, eventId, loggedId, inboundId };
 }
 
 /** Which of a seeded message's rows are still there, table by table. */
@@ -169,6 +193,9 @@ async function present(store: Store, s: Seeded): Promise<Record<string, number>>
     webhook_attempts: await count(
       db.selectFrom('webhook_attempts').select('id').where('event_id', '=', s.eventId),
     ),
+    webhook_deliveries: await count(
+      db.selectFrom('webhook_deliveries').select('id').where('id', '=', s.loggedId),
+    ),
     inbound_messages: await count(
       db.selectFrom('inbound_messages').select('id').where('id', '=', s.inboundId),
     ),
@@ -181,6 +208,7 @@ const ALL = {
   message_events: 1,
   webhook_events: 1,
   webhook_attempts: 1,
+  webhook_deliveries: 1,
   inbound_messages: 1,
 };
 const NONE = Object.fromEntries(Object.keys(ALL).map((k) => [k, 0]));
@@ -229,9 +257,9 @@ describe.each(databaseKinds)('retention on $name', (kind) => {
     for (const s of [old[0]!, old[57]!, old[99]!]) expect(await present(ctx.t.app.store, s)).toEqual(NONE);
     expect(await present(ctx.t.app.store, recent)).toEqual(ALL);
     const deleted = reports.reduce((n, r) => n + r.rowsDeleted, 0);
-    expect(deleted).toBe(300); // 100 messages, 100 webhook events, 100 inbound messages
-    // 40 rows per chunk and 4 chunks per pass: the 300 rows took more than one pass.
-    expect(reports[0]!.rowsDeleted).toBeLessThan(300);
+    expect(deleted).toBe(400); // 100 messages, 100 webhook events, 100 delivery rows, 100 inbound messages
+    // 40 rows per chunk and 4 chunks per pass: the 400 rows took more than one pass.
+    expect(reports[0]!.rowsDeleted).toBeLessThan(400);
   });
 
   it('applies tenant overrides, shorter and longer than the platform retention', async () => {
@@ -528,7 +556,7 @@ describe.each(databaseKinds.filter((k) => k.name === 'sqlite'))(
       const keep = await seed(ctx.t.app.store, tenant.id, now - DAY, big);
       const pagesBefore = await pragma('page_count');
       const reports = await settle(ctx.t);
-      expect(reports.reduce((n, r) => n + r.rowsDeleted, 0)).toBe(4500);
+      expect(reports.reduce((n, r) => n + r.rowsDeleted, 0)).toBe(6000);
       expect(await pragma('freelist_count')).toBe(0);
       const pagesAfter = await pragma('page_count');
       // ~1,500 × (1.5 KB body + 1.5 KB reply) freed: well over 4 MB given back.
@@ -606,7 +634,7 @@ describe.each(databaseKinds.filter((k) => k.name === 'postgres'))('retention par
     expect(await analysed()).not.toBeNull();
   });
 
-  it('migration 006 made every history table a partitioned table keyed in byte order', async () => {
+  it('every history table is partitioned, keyed in byte order (migration 006, and 015 for webhook_deliveries)', async () => {
     for (const table of HISTORY_TABLES) {
       const [info] = await q<{ strategy: string; collation: string }>(
         `select p.partstrat as strategy, co.collname as collation
@@ -618,6 +646,11 @@ describe.each(databaseKinds.filter((k) => k.name === 'postgres'))('retention par
       expect(info, table.name).toEqual({ strategy: 'r', collation: 'C' });
       const parts = await partitionsOf(table.name);
       expect(parts).toContain(`${table.name}_default`);
+      // Made after migration 006, on an empty table: no legacy partition; today and 3 days ahead.
+      if (table.name === 'webhook_deliveries') {
+        expect(parts.length).toBeGreaterThanOrEqual(5);
+        continue;
+      }
       expect(parts).toContain(`${table.name}_p_legacy`);
       expect(parts.length).toBeGreaterThanOrEqual(6); // legacy, default, today and 3 days ahead
     }
@@ -661,9 +694,11 @@ describe.each(databaseKinds.filter((k) => k.name === 'postgres'))('retention par
           h.key,
           h.prefix === 'msg'
             ? done[0]!.messageId
-            : h.prefix === 'evt'
-              ? done[0]!.eventId
-              : done[0]!.inboundId,
+            : h.name === 'webhook_deliveries'
+              ? done[0]!.loggedId
+              : h.prefix === 'evt'
+                ? done[0]!.eventId
+                : done[0]!.inboundId,
         ),
       ),
     );
@@ -760,8 +795,8 @@ describe.each(databaseKinds)('migration 006 on an installed base ($name)', (kind
         const migrator = new Migrator({ db: store.db, provider: migrationProvider(store.dialect) });
         expect((await migrator.migrateTo('005_audiences_campaigns')).error).toBeUndefined();
         const now = Date.now();
-        const old = await seed(store, 'ten_a', now - 3 * DAY, 'old text');
-        const today = await seed(store, 'ten_a', now, 'new text');
+        const old = await seed(store, 'ten_a', now - 3 * DAY, 'old text', false);
+        const today = await seed(store, 'ten_a', now, 'new text', false);
         const eventsBefore = await store.db
           .selectFrom('message_events')
           .select(['id', 'message_id'])
@@ -806,7 +841,8 @@ describe.each(databaseKinds)('migration 006 on an installed base ($name)', (kind
           expect(await partOf(today)).toBe('messages_default');
           await new PartitionUpkeep(store, config.retention).ensureAhead(now);
           expect(await partOf(today)).toMatch(/^messages_p\d{8}_0000$/);
-          expect(await present(store, today)).toEqual({ ...ALL, message_events: 2 }); // one added above
+          // One event added above; seeded before migration 015, so none in the delivery log.
+          expect(await present(store, today)).toEqual({ ...ALL, message_events: 2, webhook_deliveries: 0 });
           const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_class
             where relname in ('messages_pre006', 'message_events_pre006')`.execute(store.db);
           expect(rows[0]!.n).toBe(0);

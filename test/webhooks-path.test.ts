@@ -450,7 +450,7 @@ describe.each(databaseKinds)('webhook delivery survives a restart on $name', (ki
 });
 
 describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
-  it('takes the events of recorded outcomes from their transaction: written once, after their attempt', async () => {
+  it('takes the events of recorded outcomes from their transaction: logged once, after their attempt', async () => {
     const receiver = new WebhookReceiver();
     const url = await receiver.start();
     const t = await startTestApp(kind, { webhooks: { allow_private_targets: true } }, { listen: true });
@@ -475,17 +475,39 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       const body = JSON.parse(receiver.requests[0]!.body);
       expect(body.id).toBe(handover.events.slice(3, 33));
       expect(body.data).toMatchObject({ id, status: 'delivered' });
+      // Delivered at its first attempt: one line of the request's row in the delivery log, no row of its own.
       await expect
-        .poll(async () => (await eventsOf(t, id)).map((e) => [e.status, e.attempts]))
-        .toEqual([['delivered', 1]]);
+        .poll(
+          async () => (await t.app.store.db.selectFrom('webhook_deliveries').selectAll().execute()).length,
+        )
+        .toBe(1);
+      const logged = await t.app.store.db
+        .selectFrom('webhook_deliveries')
+        .selectAll()
+        .executeTakeFirstOrThrow();
+      expect(logged).toMatchObject({ id: body.id, last_event_id: body.id, tenant_id: tenant.id, url });
+      expect(JSON.parse(logged.events)).toEqual([[body.id, id, 'delivered', null, null, expect.any(Number)]]);
+      expect(await eventsOf(t, id)).toEqual([]);
       expect(await t.app.store.db.selectFrom('webhook_handovers').selectAll().execute()).toEqual([]);
-      const listed = await t.app.http.inject({
+      const shown = await t.app.http.inject({
         method: 'GET',
         url: `/v1/webhook-events/${body.id}`,
         headers: bearer(tenant.apiKey),
       });
-      expect(listed.json()).toMatchObject({ status: 'delivered', attempts: 1, payload: body });
-      expect(listed.json().attempt_log).toHaveLength(1);
+      // The payload is made again from the message: the text that was signed and sent.
+      expect(shown.json()).toMatchObject({ status: 'delivered', attempts: 1, url, payload: body });
+      expect(JSON.stringify(shown.json().payload)).toBe(receiver.requests[0]!.body);
+      expect(shown.json().attempt_log).toEqual([
+        { attempted_at: expect.any(String), duration_ms: expect.any(Number), status_code: 200, error: null },
+      ]);
+      const byMessage = await t.app.http.inject({
+        method: 'GET',
+        url: `/v1/webhook-events?message_id=${id}`,
+        headers: bearer(tenant.apiKey),
+      });
+      expect(
+        byMessage.json().data.map((e: { id: string; status: string }) => [e.id, e.status]),
+      ).toContainEqual([body.id, 'delivered']);
     } finally {
       await t.close();
       await receiver.stop();
@@ -647,7 +669,10 @@ describe.each(databaseKinds)('the running webhook sender on $name', (kind) => {
       await stopping;
       expect(f.slowRequests()).toBe(1);
       const events = await f.slowEvents();
-      expect(events.filter((e) => e.status === 'delivered')).toHaveLength(1);
+      // The one delivered is in the delivery log; the others have their row, pending.
+      const logged = await f.t.app.store.db.selectFrom('webhook_deliveries').select('events').execute();
+      expect(logged.flatMap((r) => JSON.parse(r.events))).toHaveLength(1);
+      expect(events).toHaveLength(5);
       const left = events.filter((e) => e.status === 'pending');
       expect(left).toHaveLength(5);
       for (const e of left) {
@@ -791,6 +816,55 @@ describe.each(databaseKinds)('handed-over webhook events after a crash on $name'
       ]);
       expect((await eventsOf(t, ids[1]!)).map((e) => [e.status, e.attempts])).toEqual([['delivered', 1]]);
       expect(await t.app.store.db.selectFrom('webhook_handovers').select('id').execute()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('leaves out of a recovery the events the delivery log holds, and lists each event once', async () => {
+    const t = await startTestApp(kind);
+    try {
+      const { tenant, ids, events } = await handedOver(t, Date.now() - 1, 'https://hooks.example.com/relais');
+      const outbox = new WebhookOutbox(t.app.store);
+      outbox.adopt(events);
+      // The first event was delivered at its first attempt (into the log), then the process died.
+      await outbox.recordAttempts([
+        {
+          event: events[0]!,
+          attemptedAt: Date.now(),
+          durationMs: 5,
+          statusCode: 200,
+          error: null,
+          outcome: { status: 'delivered' },
+        },
+      ]);
+      expect(await t.app.store.db.selectFrom('webhook_deliveries').select('id').execute()).toEqual([
+        { id: events[0]!.id },
+      ]);
+      expect(await new WebhookOutbox(t.app.store).recoverHandovers(Date.now())).toBe(1);
+      expect(await eventsOf(t, ids[0]!)).toEqual([]);
+      expect((await eventsOf(t, ids[1]!)).map((e) => [e.id, e.status])).toEqual([[events[1]!.id, 'pending']]);
+      const listed = await t.app.http.inject({ url: '/v1/webhook-events', headers: bearer(tenant.apiKey) });
+      expect(listed.json().data.map((e: { id: string; status: string }) => [e.id, e.status])).toEqual([
+        [events[1]!.id, 'pending'],
+        [events[0]!.id, 'delivered'],
+      ]);
+      // Shown with the payload the sender signed and sent, made again from the message.
+      const shown = await t.app.http.inject({
+        url: `/v1/webhook-events/${events[0]!.id}`,
+        headers: bearer(tenant.apiKey),
+      });
+      expect(JSON.stringify(shown.json().payload)).toBe(events[0]!.payload);
+      expect(shown.json()).toMatchObject({ status: 'delivered', attempts: 1, message_id: ids[0] });
+      // Another tenant sees neither.
+      const other = await t.tenant('Other');
+      const hidden = await t.app.http.inject({
+        url: `/v1/webhook-events/${events[0]!.id}`,
+        headers: bearer(other.apiKey),
+      });
+      expect(hidden.statusCode).toBe(404);
+      const none = await t.app.http.inject({ url: '/v1/webhook-events', headers: bearer(other.apiKey) });
+      expect(none.json().data).toEqual([]);
     } finally {
       await t.close();
     }

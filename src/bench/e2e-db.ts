@@ -32,23 +32,38 @@ const QUERIES = {
   lastSubmittedAt: "select max(at) as t from message_events where status = 'submitted'",
   lastDeliveredAt: "select max(updated_at) as t from messages where status = 'delivered'",
   lastWebhookDeliveredAt: "select max(delivered_at) as t from webhook_events where status = 'delivered'",
+  // The delivery log (src/webhooks/deliveries.ts): the events their first attempt delivered.
+  loggedEvents: (json: string) =>
+    `select coalesce(sum(json_array_length(${json})), 0) as n from webhook_deliveries`,
+  lastLoggedAt: 'select max(attempted_at) as t from webhook_deliveries',
 };
 
 type Row = Record<string, unknown>;
 
-async function outcomeFrom(all: (sql: string) => Promise<Row[]>): Promise<Outcome> {
+async function outcomeFrom(
+  all: (sql: string) => Promise<Row[]>,
+  kind: BenchDatabase['kind'],
+): Promise<Outcome> {
   const grouped = async (sql: string) =>
     Object.fromEntries((await all(sql)).map((r) => [String(r.status), Number(r.n)]));
   const time = async (sql: string) => {
     const t = (await all(sql))[0]?.t;
     return t === null || t === undefined ? null : Number(t);
   };
+  const webhookEvents = await grouped(QUERIES.webhookEvents);
+  const logged = Number(
+    (await all(QUERIES.loggedEvents(kind === 'sqlite' ? 'events' : 'events::json')))[0]?.n,
+  );
+  if (logged > 0) webhookEvents.delivered = (webhookEvents.delivered ?? 0) + logged;
+  const lastRow = await time(QUERIES.lastWebhookDeliveredAt);
+  const lastLogged = await time(QUERIES.lastLoggedAt);
   return {
     messages: await grouped(QUERIES.messages),
-    webhookEvents: await grouped(QUERIES.webhookEvents),
+    webhookEvents,
     lastSubmittedAt: await time(QUERIES.lastSubmittedAt),
     lastDeliveredAt: await time(QUERIES.lastDeliveredAt),
-    lastWebhookDeliveredAt: await time(QUERIES.lastWebhookDeliveredAt),
+    lastWebhookDeliveredAt:
+      lastRow === null || lastLogged === null ? (lastRow ?? lastLogged) : Math.max(lastRow, lastLogged),
   };
 }
 
@@ -58,7 +73,7 @@ export async function openReader(db: BenchDatabase): Promise<DbReader> {
     const sqlite = new Database(join(db.dataDir, 'relais.db'), { readonly: true, fileMustExist: true });
     const all = async (sql: string, ...params: unknown[]) => sqlite.prepare(sql).all(...params) as Row[];
     return {
-      outcome: () => outcomeFrom(all),
+      outcome: () => outcomeFrom(all, db.kind),
       async delivered(tenantId) {
         const rows = await all(
           "select count(*) as n from messages where tenant_id = ? and status = 'delivered'",
@@ -75,7 +90,7 @@ export async function openReader(db: BenchDatabase): Promise<DbReader> {
   await client.connect();
   const all = async (sql: string, ...params: unknown[]) => (await client.query(sql, params)).rows as Row[];
   return {
-    outcome: () => outcomeFrom(all),
+    outcome: () => outcomeFrom(all, db.kind),
     async delivered(tenantId) {
       const rows = await all(
         "select count(*) as n from messages where tenant_id = $1 and status = 'delivered'",

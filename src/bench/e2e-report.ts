@@ -308,7 +308,8 @@ export function renderE2eSection(report: E2eReport): string {
   out.push(
     '- Webhook receiver (src/bench/e2e-hook.ts, its own process, node:http): answers 200 as soon as a body ' +
       'is read, then counts its events (each event of a batch) by distinct id and status. Each run also ' +
-      'checks the database: every message `delivered`, and every `webhook_events` row `delivered` (2 per message).',
+      'checks the database: every message `delivered`, and 2 webhook events `delivered` per message ' +
+      '(`webhook_events` rows and events of the delivery log, `webhook_deliveries`).',
   );
   out.push(
     '- CPU is user + system time from `/proc/<pid>/stat` over the run (from the first request to the end), ' +

@@ -173,7 +173,7 @@ export async function runThroughput(
       capped
         ? { what: `receiver counted ${n0(hook.unique)} events by then`, ok: true }
         : {
-            what: `${n0(2 * N)} webhook_events delivered`,
+            what: `${n0(2 * N)} webhook events delivered`,
             ok: (outcome.webhookEvents.delivered ?? 0) === 2 * N,
           },
       capped

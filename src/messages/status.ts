@@ -142,6 +142,7 @@ export async function writeStatusChanges(
     at: number;
     error_code: string | null;
     detail: string | null;
+    webhook_event_id: string | null;
   }[] = [];
   const webhooks: WebhookEventTable[] = [];
   const handedOver: HandedOverEvent[] = [];
@@ -170,13 +171,15 @@ export async function writeStatusChanges(
         updated_at: now,
       });
     }
-    events.push({
+    const history = {
       message_id: m.id,
       status: m.status,
       at: now,
       error_code: m.error_code,
       detail: change.detail ?? null,
-    });
+      webhook_event_id: null as string | null,
+    };
+    events.push(history);
     rollups.add({
       at: now,
       tenantId: m.tenant_id,
@@ -189,10 +192,12 @@ export async function writeStatusChanges(
     const tenant = tenants.get(m.tenant_id)!;
     const url = m.callback_url ?? tenant.webhook_url;
     if (!url) continue;
+    const id = newId('evt', now);
+    history.webhook_event_id = id;
     if (handover) {
-      const id = newId('evt', now);
       handoverId ??= id;
-      handedOver.push([id, m.id, m.status, m.error_code, m.error_reason]);
+      const listed: HandedOverEvent = [id, m.id, m.status, m.error_code, m.error_reason];
+      handedOver.push(listed);
       handover.events.push({
         id,
         tenant_id: m.tenant_id,
@@ -202,10 +207,10 @@ export async function writeStatusChanges(
         created_at: now,
         webhook_secret: tenant.webhook_secret,
         webhook_batch_size: tenant.webhook_batch_size,
-        unwritten: { handoverId, messageId: m.id },
+        unwritten: { handoverId, listed },
       });
     } else {
-      webhooks.push(statusEvent(newId('evt', now), m, url, now, nowIso));
+      webhooks.push(statusEvent(id, m, url, now, nowIso));
     }
   }
 

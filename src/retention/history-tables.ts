@@ -13,6 +13,7 @@ export type HistoryTableName =
   | 'message_events'
   | 'webhook_events'
   | 'webhook_attempts'
+  | 'webhook_deliveries'
   | 'inbound_messages';
 
 export interface HistoryTable {
@@ -29,7 +30,7 @@ export interface HistoryTable {
 
 /** Tables with a tenant_id and their own id; children go with them. */
 export interface RootTable {
-  name: 'messages' | 'webhook_events' | 'inbound_messages';
+  name: 'messages' | 'webhook_events' | 'webhook_deliveries' | 'inbound_messages';
   prefix: string;
   children: { name: 'message_parts' | 'message_events' | 'webhook_attempts'; key: string }[];
 }
@@ -49,6 +50,8 @@ export const HISTORY_TABLES: readonly HistoryTable[] = [
   { name: 'message_events', key: 'message_id', prefix: 'msg', primaryKey: ['message_id', 'id'] },
   { name: 'webhook_events', key: 'id', prefix: 'evt', primaryKey: ['id'] },
   { name: 'webhook_attempts', key: 'event_id', prefix: 'evt', primaryKey: ['event_id', 'id'] },
+  // Keyed by the first event id it lists (src/webhooks/deliveries.ts): the same slices as webhook_events.
+  { name: 'webhook_deliveries', key: 'id', prefix: 'evt', primaryKey: ['id'] },
   { name: 'inbound_messages', key: 'id', prefix: INBOUND_PREFIX, primaryKey: ['id'] },
 ];
 
@@ -62,6 +65,7 @@ export const ROOT_TABLES: readonly RootTable[] = [
     ],
   },
   { name: 'webhook_events', prefix: 'evt', children: [{ name: 'webhook_attempts', key: 'event_id' }] },
+  { name: 'webhook_deliveries', prefix: 'evt', children: [] },
   { name: 'inbound_messages', prefix: INBOUND_PREFIX, children: [] },
 ];
 

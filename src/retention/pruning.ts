@@ -16,6 +16,7 @@ const KEEP: Record<RootTable['name'], RawBuilder<unknown>> = {
   messages: sql`not exists (select 1 from queue q where q.message_id = messages.id)
     and not exists (select 1 from webhook_events w where w.message_id = messages.id and w.status = 'pending')`,
   webhook_events: sql`webhook_events.status <> 'pending'`,
+  webhook_deliveries: sql`1 = 1`,
   inbound_messages: sql`1 = 1`,
 };
 

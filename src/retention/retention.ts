@@ -173,7 +173,7 @@ export class Retention {
     let chunks = this.settings.max_chunks_per_pass;
     let caughtUp = true;
     for (const root of ROOT_TABLES) {
-      if (root.name === 'webhook_events') continue;
+      if (root.name === 'webhook_events' || root.name === 'webhook_deliveries') continue;
       for (;;) {
         if (chunks-- <= 0) {
           caughtUp = false;

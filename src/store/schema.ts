@@ -13,6 +13,7 @@ export interface Database {
   queue: QueueTable;
   webhook_events: WebhookEventTable;
   webhook_handovers: WebhookHandoverTable;
+  webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
   idempotency_keys: IdempotencyKeyTable;
   verifications: VerificationTable;
@@ -151,6 +152,8 @@ export interface MessageEventTable {
   at: number;
   error_code: string | null;
   detail: string | null;
+  /** The webhook event of this status change, if one was made (migration 015). */
+  webhook_event_id?: string | null;
 }
 
 /** Pending work only: a row leaves when the carrier has answered, so this table stays small. */
@@ -179,6 +182,24 @@ export interface WebhookHandoverTable {
   leased_until: number;
   created_at: number;
   /** JSON: one HandedOverEvent tuple per event. */
+  events: string;
+}
+
+/**
+ * One request that delivered handed-over events at their first attempt: they have no webhook_events
+ * row (src/webhooks/deliveries.ts).
+ */
+export interface WebhookDeliveryTable {
+  /** The smallest id of the events it lists. */
+  id: string;
+  tenant_id: string;
+  /** The largest id of the events it lists: never more than a minute after `id`. */
+  last_event_id: string;
+  url: string;
+  attempted_at: number;
+  status_code: number;
+  duration_ms: number;
+  /** JSON: one DeliveredEvent tuple per event. */
   events: string;
 }
 

@@ -1,8 +1,10 @@
 import { sql } from 'kysely';
 import { type StatusEventMessage, statusEvent } from '../messages/status.js';
+import { groupBy } from '../shared/group-by.js';
 import { inList, insertRows } from '../store/insert-rows.js';
 import type { MessageStatus, WebhookEventTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
+import { findLogged } from './deliveries.js';
 
 /**
  * Handed-over webhook events: the carrier path's message.status events that go from their
@@ -84,12 +86,15 @@ export async function recoverHandovers(store: Store, now: number, limit = 20): P
       trx,
       listed.map((l) => l.event[1]),
     );
+    const logged = await loggedAmong(trx, listed, messages);
     const rows: WebhookEventTable[] = [];
     for (const { event, createdAt } of listed) {
       const [id, messageId, status, errorCode, errorReason] = event;
       const m = messages.get(messageId);
       // Gone (a tenant deleted with its data) or no URL left to call: nothing to deliver.
       if (!m?.url) continue;
+      // Delivered before the crash (src/webhooks/deliveries.ts): not sent again.
+      if (logged.has(id)) continue;
       const changed = { ...m, id: messageId, status, error_code: errorCode, error_reason: errorReason };
       const row = statusEvent(id, changed, m.url, createdAt, new Date(createdAt).toISOString());
       rows.push({ ...row, next_attempt_at: now });
@@ -100,6 +105,28 @@ export async function recoverHandovers(store: Store, now: number, limit = 20): P
     await deleteHandovers(trx, ids);
     return ids;
   });
+}
+
+/** The ids among the listed events that the delivery log holds already. */
+async function loggedAmong(
+  trx: Trx,
+  listed: { event: HandedOverEvent }[],
+  messages: Map<string, { tenant_id: string }>,
+): Promise<Set<string>> {
+  const byTenant = groupBy(
+    listed.filter((l) => messages.has(l.event[1])),
+    (l) => messages.get(l.event[1])!.tenant_id,
+  );
+  const out = new Set<string>();
+  for (const [tenantId, events] of byTenant) {
+    const found = await findLogged(
+      trx,
+      tenantId,
+      events.map((l) => l.event[0]),
+    );
+    for (const id of found.keys()) out.add(id);
+  }
+  return out;
 }
 
 type PayloadColumns = Pick<StatusEventMessage, 'tenant_id' | 'to_number' | 'client_ref' | 'segments'>;

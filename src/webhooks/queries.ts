@@ -1,6 +1,8 @@
 import { decodeCursor, encodeCursor } from '../shared/cursor.js';
+import { isWellFormedId } from '../shared/ids.js';
 import type { WebhookEventTable } from '../store/schema.js';
 import type { Db } from '../store/store.js';
+import { findLogged, type LoggedEvent, listLogged, loggedDetail, loggedSummary } from './deliveries.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -19,6 +21,10 @@ function summary(e: WebhookEventTable) {
   };
 }
 
+/**
+ * A tenant's webhook events, newest first: the rows of webhook_events and the events of the delivery
+ * log (src/webhooks/deliveries.ts), merged by id.
+ */
 export async function listWebhookEvents(
   db: Db,
   tenantId: string,
@@ -29,19 +35,43 @@ export async function listWebhookEvents(
     limit: number;
   },
 ) {
+  const before = q.cursor ? decodeCursor(q.cursor, 'evt') : undefined;
   let query = db.selectFrom('webhook_events').selectAll().where('tenant_id', '=', tenantId);
   if (q.message_id) query = query.where('message_id', '=', q.message_id);
   if (q.status) query = query.where('status', '=', q.status);
-  if (q.cursor) query = query.where('id', '<', decodeCursor(q.cursor, 'evt'));
+  if (before) query = query.where('id', '<', before);
   const rows = await query
     .orderBy('id', 'desc')
     .limit(q.limit + 1)
     .execute();
-  const page = rows.slice(0, q.limit);
+  // The log holds delivered events only.
+  const logged =
+    q.status !== undefined && q.status !== 'delivered'
+      ? []
+      : q.message_id
+        ? (await loggedOfMessage(db, tenantId, q.message_id)).filter((e) => !before || e.event[0] < before)
+        : await listLogged(db, tenantId, before, q.limit + 1);
+  const merged = [...rows.map(summary), ...logged.map(loggedSummary)]
+    .sort((a, b) => (a.id < b.id ? 1 : -1))
+    .slice(0, q.limit + 1);
+  const page = merged.slice(0, q.limit);
   return {
-    data: page.map(summary),
-    next_cursor: rows.length > q.limit ? encodeCursor(page.at(-1)!.id) : null,
+    data: page,
+    next_cursor: merged.length > q.limit ? encodeCursor(page.at(-1)!.id) : null,
   };
+}
+
+/** The logged events of one message, found through its status history. */
+async function loggedOfMessage(db: Db, tenantId: string, messageId: string): Promise<LoggedEvent[]> {
+  const history = await db
+    .selectFrom('message_events')
+    .select('webhook_event_id')
+    .where('message_id', '=', messageId)
+    .where('webhook_event_id', 'is not', null)
+    .execute();
+  const ids = history.map((h) => h.webhook_event_id!);
+  const found = await findLogged(db, tenantId, ids);
+  return [...found.values()];
 }
 
 export async function getWebhookEvent(db: Db, tenantId: string, id: string) {
@@ -51,7 +81,11 @@ export async function getWebhookEvent(db: Db, tenantId: string, id: string) {
     .where('id', '=', id)
     .where('tenant_id', '=', tenantId)
     .executeTakeFirst();
-  if (!event) return undefined;
+  if (!event) {
+    if (!isWellFormedId('evt', id)) return undefined;
+    const logged = (await findLogged(db, tenantId, [id])).get(id);
+    return logged && loggedDetail(db, logged);
+  }
   const attempts = await db
     .selectFrom('webhook_attempts')
     .select(['attempted_at', 'duration_ms', 'status_code', 'error'])

@@ -28,8 +28,12 @@ export async function up(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres'): P
   await db.schema.alterTable('inbound_messages').addColumn('redacted_at', 'bigint').execute();
   if (dialect !== 'postgres') return;
   const now = Date.now();
-  for (const table of HISTORY_TABLES) await partitionTable(db, table, now);
+  // Tables made later (webhook_deliveries, migration 015) are created partitioned by their migration.
+  for (const table of HISTORY_TABLES.filter((t) => !LATER_TABLES.has(t.name)))
+    await partitionTable(db, table, now);
 }
+
+const LATER_TABLES: ReadonlySet<string> = new Set(['webhook_deliveries']);
 
 async function partitionTable(db: Kysely<unknown>, table: HistoryTable, now: number): Promise<void> {
   const name = table.name;

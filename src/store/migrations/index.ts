@@ -13,6 +13,7 @@ import * as m011 from './011_heap_only_status.js';
 import * as m012 from './012_number_index.js';
 import * as m013 from './013_sqlite_exception_index.js';
 import * as m014 from './014_webhook_handovers.js';
+import * as m015 from './015_webhook_deliveries.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, VersionedMigration> = {
   '012_number_index': m012,
   '013_sqlite_exception_index': m013,
   '014_webhook_handovers': m014,
+  '015_webhook_deliveries': m015,
 };
 
 export function migrationProvider(dialect: DialectName): MigrationProvider {
