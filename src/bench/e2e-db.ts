@@ -36,6 +36,10 @@ const QUERIES = {
   loggedEvents: (json: string) =>
     `select coalesce(sum(json_array_length(${json})), 0) as n from webhook_deliveries`,
   lastLoggedAt: 'select max(attempted_at) as t from webhook_deliveries',
+  hasLog: {
+    sqlite: "select 1 from sqlite_master where name = 'webhook_deliveries'",
+    postgres: "select 1 where to_regclass('webhook_deliveries') is not null",
+  },
 };
 
 type Row = Record<string, unknown>;
@@ -51,12 +55,14 @@ async function outcomeFrom(
     return t === null || t === undefined ? null : Number(t);
   };
   const webhookEvents = await grouped(QUERIES.webhookEvents);
-  const logged = Number(
-    (await all(QUERIES.loggedEvents(kind === 'sqlite' ? 'events' : 'events::json')))[0]?.n,
-  );
+  // A baseline checkout from before migration 015 has no delivery log.
+  const hasLog = (await all(QUERIES.hasLog[kind])).length > 0;
+  const logged = hasLog
+    ? Number((await all(QUERIES.loggedEvents(kind === 'sqlite' ? 'events' : 'events::json')))[0]?.n)
+    : 0;
   if (logged > 0) webhookEvents.delivered = (webhookEvents.delivered ?? 0) + logged;
   const lastRow = await time(QUERIES.lastWebhookDeliveredAt);
-  const lastLogged = await time(QUERIES.lastLoggedAt);
+  const lastLogged = hasLog ? await time(QUERIES.lastLoggedAt) : null;
   return {
     messages: await grouped(QUERIES.messages),
     webhookEvents,
