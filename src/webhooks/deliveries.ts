@@ -53,11 +53,10 @@ export function deliveryRows(requests: DeliveredRequest[]): WebhookDeliveryTable
   for (const r of requests) {
     const events = [...r.events].sort((a, b) => (a[0] < b[0] ? -1 : 1));
     let start = 0;
+    // Ids compare as their times do: one bound per row, not a decoded time per event.
+    let end = spanEnd(events[0]?.[0]);
     for (let i = 1; i <= events.length; i++) {
-      const cut =
-        i === events.length ||
-        i - start >= MAX_EVENTS ||
-        idTime('evt', events[i]![0]) - idTime('evt', events[start]![0]) >= SPAN_MS;
+      const cut = i === events.length || i - start >= MAX_EVENTS || events[i]![0] >= end;
       if (!cut) continue;
       const part = events.slice(start, i);
       rows.push({
@@ -71,9 +70,15 @@ export function deliveryRows(requests: DeliveredRequest[]): WebhookDeliveryTable
         events: JSON.stringify(part),
       });
       start = i;
+      end = spanEnd(events[i]?.[0]);
     }
   }
   return rows;
+}
+
+/** The smallest id a row starting with event `first` cannot hold: SPAN_MS of id time later. */
+function spanEnd(first: string | undefined): string {
+  return first === undefined ? '' : idFloor('evt', idTime('evt', first) + SPAN_MS);
 }
 
 // A row's text stays within a few tens of KB; batches are at most 1,000 events.
