@@ -46,7 +46,8 @@ describe.each(databaseKinds)('webhook events listed from both tables on $name', 
     apiKey = tenant.apiKey;
     const other = await t.tenant('Other');
     const base = Date.now() - 3_600_000;
-    const ids = Array.from({ length: 40 }, (_, i) => `evt_${ulid(base + i * 1000)}`);
+    // Enough rows that a page of 500 takes more than one read of the log (20 rows each).
+    const ids = Array.from({ length: 100 }, (_, i) => `evt_${ulid(base + i * 1000)}`);
     const messageIds = ids.map((_, i) => `msg_${ulid(base + i * 1000 - 500)}`);
     const messageId = (i: number) => messageIds[i]!;
     // Every third event has a row (pending or failed); the others are in the log, in rows of three,

@@ -142,9 +142,8 @@ export async function listLogged(
     if (before !== undefined) q = q.where('id', '<', before).where('last_event_id', '<', spanAbove(before));
     if (after !== undefined) {
       const { last, id } = after;
-      q = q.where((eb) =>
-        eb.or([eb('last_event_id', '<', last), eb.and([eb('last_event_id', '=', last), eb('id', '<', id)])]),
-      );
+      // A row value: one range of the (tenant_id, last_event_id, id) index on both databases.
+      q = q.where(({ eb, refTuple, tuple }) => eb(refTuple('last_event_id', 'id'), '<', tuple(last, id)));
     }
     const rows = await q
       .orderBy('last_event_id', 'desc')
