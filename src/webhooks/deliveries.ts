@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { statusPayload } from '../messages/status.js';
 import { idTime } from '../retention/history-tables.js';
 import { idFloor } from '../shared/ids.js';
@@ -227,14 +226,4 @@ export async function loggedDetail(db: Db, logged: LoggedEvent) {
       },
     ],
   };
-}
-
-/** Locks the handover rows still there among `ids` (PostgreSQL: against a recovery running now). */
-export async function liveHandovers(trx: Trx, ids: string[], postgres: boolean): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const { rows } = await sql<{ id: string }>`
-    select id from webhook_handovers where id in (${sql.join(ids)}) ${postgres ? sql`for update` : sql``}`.execute(
-    trx,
-  );
-  return new Set(rows.map((r) => r.id));
 }

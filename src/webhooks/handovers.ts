@@ -45,6 +45,24 @@ export async function writeHandover(
     .execute();
 }
 
+/**
+ * The handover rows still there among `ids`, locked on PostgreSQL (`for update`): a recovery
+ * running now (it skips locked rows) cannot turn their events into rows meanwhile.
+ */
+export async function liveHandovers(trx: Trx, ids: string[], postgres: boolean): Promise<Set<string>> {
+  const live = new Set<string>();
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const rows = await trx
+      .selectFrom('webhook_handovers')
+      .select('id')
+      .where(inList(trx, 'id', ids.slice(i, i + CHUNK)))
+      .$if(postgres, (q) => q.forUpdate())
+      .execute();
+    for (const r of rows) live.add(r.id);
+  }
+  return live;
+}
+
 /** Deletes the handover rows whose events all have their webhook_events row now. */
 export async function deleteHandovers(trx: Trx, ids: string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += CHUNK)

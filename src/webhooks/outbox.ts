@@ -3,8 +3,8 @@ import { groupBy } from '../shared/group-by.js';
 import { inList, insertRows, updateRows } from '../store/insert-rows.js';
 import type { WebhookEventTable } from '../store/schema.js';
 import type { Store, Trx } from '../store/store.js';
-import { type DeliveredRequest, deliveryRows, liveHandovers, writeDeliveries } from './deliveries.js';
-import { deleteHandovers, type HandedOverEvent, recoverHandovers } from './handovers.js';
+import { type DeliveredRequest, deliveryRows, writeDeliveries } from './deliveries.js';
+import { deleteHandovers, type HandedOverEvent, liveHandovers, recoverHandovers } from './handovers.js';
 
 export interface DueEvent {
   id: string;
