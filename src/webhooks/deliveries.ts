@@ -53,7 +53,7 @@ export function deliveryRows(requests: DeliveredRequest[]): WebhookDeliveryTable
     const events = [...r.events].sort((a, b) => (a[0] < b[0] ? -1 : 1));
     let start = 0;
     // Ids compare as their times do: one bound per row, not a decoded time per event.
-    let end = spanEnd(events[0]?.[0]);
+    let end = events.length > 0 ? spanEnd(events[0]![0]) : '';
     for (let i = 1; i <= events.length; i++) {
       const cut = i === events.length || i - start >= MAX_EVENTS || events[i]![0] >= end;
       if (!cut) continue;
@@ -69,15 +69,18 @@ export function deliveryRows(requests: DeliveredRequest[]): WebhookDeliveryTable
         events: JSON.stringify(part),
       });
       start = i;
-      end = spanEnd(events[i]?.[0]);
+      if (i < events.length) end = spanEnd(events[i]![0]);
     }
   }
   return rows;
 }
 
-/** The smallest id a row starting with event `first` cannot hold: SPAN_MS of id time later. */
-function spanEnd(first: string | undefined): string {
-  return first === undefined ? '' : idFloor('evt', idTime('evt', first) + SPAN_MS);
+/**
+ * SPAN_MS of id time after `id`: no row whose first event is at or below `id` holds an event at or
+ * above this (rows are cut there), so neither is its last_event_id.
+ */
+function spanEnd(id: string): string {
+  return idFloor('evt', idTime('evt', id) + SPAN_MS);
 }
 
 // A row's text stays within a few tens of KB; batches are at most 1,000 events.
@@ -87,11 +90,6 @@ export async function writeDeliveries(trx: Trx, rows: WebhookDeliveryTable[]): P
   // Few, wide rows: 8 columns each keeps a statement far under SQLite's bound-variable limit.
   for (let i = 0; i < rows.length; i += 100)
     await insertRows(trx, 'webhook_deliveries', rows.slice(i, i + 100));
-}
-
-/** The bound above which no row can hold an event whose id is below `id` (exclusive). */
-function spanAbove(id: string): string {
-  return idFloor('evt', idTime('evt', id) + SPAN_MS + 1);
 }
 
 /** The logged events of a tenant among `ids`: one search per run of ids within SPAN_MS of each other. */
@@ -106,14 +104,15 @@ export async function findLogged(
   for (let start = 0; start < sorted.length; ) {
     const lo = sorted[start]!;
     let end = start + 1;
-    while (end < sorted.length && idTime('evt', sorted[end]!) - idTime('evt', lo) < SPAN_MS) end++;
+    const runEnd = spanEnd(lo);
+    while (end < sorted.length && sorted[end]! < runEnd) end++;
     const hi = sorted[end - 1]!;
     const rows = await db
       .selectFrom('webhook_deliveries')
       .selectAll()
       .where('tenant_id', '=', tenantId)
       .where('last_event_id', '>=', lo)
-      .where('last_event_id', '<', spanAbove(hi))
+      .where('last_event_id', '<', spanEnd(hi))
       .where('id', '<=', hi)
       .execute();
     for (const row of rows) collect(row, (e) => wanted.has(e[0]), out);
@@ -138,7 +137,7 @@ export async function listLogged(
   let after: { last: string; id: string } | undefined;
   for (;;) {
     let q = db.selectFrom('webhook_deliveries').selectAll().where('tenant_id', '=', tenantId);
-    if (before !== undefined) q = q.where('id', '<', before).where('last_event_id', '<', spanAbove(before));
+    if (before !== undefined) q = q.where('id', '<', before).where('last_event_id', '<', spanEnd(before));
     if (after !== undefined) {
       const { last, id } = after;
       // A row value: one range of the (tenant_id, last_event_id, id) index on both databases.

@@ -168,7 +168,7 @@ export class WebhookOutbox {
       async (trx) => {
         const live = await liveHandovers(
           trx,
-          [...countByHandover(first.map((r) => r.event)).keys()],
+          [...new Set(first.map((r) => r.event.unwritten!.handoverId))],
           this.store.dialect === 'postgres',
         );
         const logged = first.filter(
