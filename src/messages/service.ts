@@ -74,7 +74,11 @@ export class MessageService {
     private readonly config: Config,
     private readonly metrics?: Metrics,
   ) {
-    const writeBatch = (units: SubmitUnit[]) => this.writeUnits(units, false);
+    // On SQLite urgent and bulk units share one committer (below): a batch holding an urgent message
+    // passes the ordinary writes queued at the store's priority gate (receipts, webhooks, bulk).
+    const sharedCommitter = store.dialect === 'sqlite';
+    const writeBatch = (units: SubmitUnit[]) =>
+      this.writeUnits(units, sharedCommitter && units.some((u) => u.rows.some(isUrgentNow)));
     const writeUrgentBatch = (units: SubmitUnit[]) => this.writeUnits(units, true);
     const weight = (unit: SubmitUnit) => Math.max(1, unit.rows.length);
     const concurrency = store.dialect === 'sqlite' ? 1 : 4;
@@ -82,10 +86,9 @@ export class MessageService {
     // SQLite has one writer, and the priority gate in the store already lets urgent transactions
     // pass queued ones: a second stream of commits there only meant more fsyncs (measured: single-
     // message intake fell by a third). PostgreSQL commits in parallel: urgent units go apart.
-    this.urgentCommitter =
-      store.dialect === 'sqlite'
-        ? this.committer
-        : new GroupCommitter({ writeBatch: writeUrgentBatch, weight, concurrency: 2, maxBatch: 100 });
+    this.urgentCommitter = sharedCommitter
+      ? this.committer
+      : new GroupCommitter({ writeBatch: writeUrgentBatch, weight, concurrency: 2, maxBatch: 100 });
   }
 
   /** Stops the thread that normalises numbers (batches still on it finish inline). */
@@ -106,10 +109,20 @@ export class MessageService {
 
   private async writeUnits(units: SubmitUnit[], urgent: boolean): Promise<UnitOutcome[]> {
     const lease = units.some((u) => u.rows.some(isUrgentNow)) ? (this.taker?.lease() ?? null) : null;
-    const write = urgent ? this.store.writeUrgent : this.store.write;
-    const outcomes = fitsOneStatement(this.store.dialect, units)
-      ? await this.store.writeStatement(urgent, (db) => writeSubmitUnitsAsOneStatement(db, units, lease))
-      : await write((trx) => writeSubmitUnits(trx, units, lease));
+    let outcomes: UnitOutcome[];
+    let durable: Promise<void> = Promise.resolve();
+    if (fitsOneStatement(this.store.dialect, units)) {
+      outcomes = await this.store.writeStatement(urgent, (db) =>
+        writeSubmitUnitsAsOneStatement(db, units, lease),
+      );
+    } else {
+      ({ result: outcomes, durable } = await this.store.writeCommitted(urgent, (trx) =>
+        writeSubmitUnits(trx, units, lease),
+      ));
+    }
+    // Urgent messages go to the dispatcher at commit, while SQLite's log is synced (Store.writeCommitted;
+    // under a bulk flood that sync took 2.5 ms at the median and 14 ms at p99): the callers are still
+    // answered only once it is durable. What a power cut can cost: docs/architecture.md, "Urgent before bulk".
     if (lease) {
       const taken: MessageTable[] = [];
       units.forEach((unit, i) => {
@@ -119,6 +132,7 @@ export class MessageService {
       });
       if (taken.length > 0) this.taker!.take(taken);
     }
+    await durable;
     return outcomes;
   }
 
