@@ -102,7 +102,21 @@ describe('urgent intake on SQLite', () => {
 
   it("an OTP's commit passes the ordinary writes waiting for the connection", async () => {
     const store = t.app.store;
-    const service = new MessageService(store, systemClock, t.config);
+    // Told once the OTP's write has asked for the connection (the gate queues it synchronously).
+    let reachedGate!: () => void;
+    const atGate = new Promise<void>((resolve) => (reachedGate = resolve));
+    const service = new MessageService(
+      {
+        ...store,
+        writeCommitted: (urgent, fn) => {
+          const committed = store.writeCommitted(urgent, fn);
+          reachedGate();
+          return committed;
+        },
+      },
+      systemClock,
+      t.config,
+    );
     const taker = recordingTaker();
     service.handUrgentTo(taker);
     let releaseFirst!: () => void;
@@ -122,7 +136,7 @@ describe('urgent intake on SQLite', () => {
         otpSeenBySecond = rows.length;
       });
       const submitted = service.submit(tenantId, otp('+33612345007'));
-      await new Promise((r) => setTimeout(r, 20)); // the OTP's batch reaches the gate
+      await atGate;
       releaseFirst();
       await Promise.all([first, second, submitted]);
       expect(otpSeenBySecond).toBe(1);
