@@ -74,11 +74,7 @@ export class MessageService {
     private readonly config: Config,
     private readonly metrics?: Metrics,
   ) {
-    // On SQLite urgent and bulk units share one committer (below): a batch holding an urgent message
-    // passes the ordinary writes queued at the store's priority gate (receipts, webhooks, bulk).
-    const sharedCommitter = store.dialect === 'sqlite';
-    const writeBatch = (units: SubmitUnit[]) =>
-      this.writeUnits(units, sharedCommitter && units.some((u) => u.rows.some(isUrgentNow)));
+    const writeBatch = (units: SubmitUnit[]) => this.writeUnits(units, false);
     const writeUrgentBatch = (units: SubmitUnit[]) => this.writeUnits(units, true);
     const weight = (unit: SubmitUnit) => Math.max(1, unit.rows.length);
     const concurrency = store.dialect === 'sqlite' ? 1 : 4;
@@ -86,9 +82,10 @@ export class MessageService {
     // SQLite has one writer, and the priority gate in the store already lets urgent transactions
     // pass queued ones: a second stream of commits there only meant more fsyncs (measured: single-
     // message intake fell by a third). PostgreSQL commits in parallel: urgent units go apart.
-    this.urgentCommitter = sharedCommitter
-      ? this.committer
-      : new GroupCommitter({ writeBatch: writeUrgentBatch, weight, concurrency: 2, maxBatch: 100 });
+    this.urgentCommitter =
+      store.dialect === 'sqlite'
+        ? this.committer
+        : new GroupCommitter({ writeBatch: writeUrgentBatch, weight, concurrency: 2, maxBatch: 100 });
   }
 
   /** Stops the thread that normalises numbers (batches still on it finish inline). */
@@ -107,8 +104,13 @@ export class MessageService {
     this.taker = taker;
   }
 
-  private async writeUnits(units: SubmitUnit[], urgent: boolean): Promise<UnitOutcome[]> {
-    const lease = units.some((u) => u.rows.some(isUrgentNow)) ? (this.taker?.lease() ?? null) : null;
+  /** `fromUrgentCommitter`: the units come from PostgreSQL's urgent committer (its own pool). */
+  private async writeUnits(units: SubmitUnit[], fromUrgentCommitter: boolean): Promise<UnitOutcome[]> {
+    const holdsUrgent = units.some((u) => u.rows.some(isUrgentNow));
+    // Where urgent and bulk units share one committer (SQLite), a batch holding an urgent message
+    // passes the ordinary writes queued at the store's priority gate (receipts, webhooks, bulk).
+    const urgent = fromUrgentCommitter || (holdsUrgent && this.urgentCommitter === this.committer);
+    const lease = holdsUrgent ? (this.taker?.lease() ?? null) : null;
     let outcomes: UnitOutcome[];
     let durable: Promise<void> = Promise.resolve();
     if (fitsOneStatement(this.store.dialect, units)) {
