@@ -109,6 +109,28 @@ describe('GroupCommitter', () => {
     expect(started[0]).toBeLessThan(1000);
   });
 
+  it('commits at once, with everything waiting, a unit submitted as due now', async () => {
+    const { committer, started, batches } = recordingCommitter({
+      maxBatch: 1000,
+      concurrency: 1,
+      lingerMs: 5000,
+      quietMs: 2000,
+    });
+    const gathering = [committer.submit(1), committer.submit(2)];
+    await new Promise((r) => setTimeout(r, 50));
+    expect(started).toEqual([]); // lingering
+    // A carrier whose deliver_sm window this unit fills: it waits for the answer, so nothing lingers.
+    await Promise.all([...gathering, committer.submit(3, true)]);
+    expect(batches).toEqual([[1, 2, 3]]);
+    expect(started[0]).toBeLessThan(1000);
+    // The urge went with its batch: the next unit gathers again.
+    const later = committer.submit(4);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(batches).toHaveLength(1);
+    await later;
+    expect(started[1]! - started[0]!).toBeGreaterThanOrEqual(1900);
+  });
+
   it('isolates a failing unit: its neighbours commit, only it sees the error', async () => {
     const committer = new GroupCommitter<number, number>({
       async writeBatch(units) {

@@ -68,7 +68,7 @@ export class CarrierService {
     });
     this.matcher = new ReceiptMatcher(
       store.db,
-      (unit) => this.receiptRecorder.record(unit),
+      (unit, now) => this.receiptRecorder.record(unit, now),
       log.child({ role: 'receipts' }),
       {
         maxRecent: 500_000,
@@ -89,8 +89,13 @@ export class CarrierService {
           c,
           this.link,
           {
-            onReceipt: (name, receipt) =>
-              this.matcher.handle(name, receipt, this.connectors.get(name)!.config.receipt_id_format),
+            onReceipt: (name, receipt, carrierWaiting) =>
+              this.matcher.handle(
+                name,
+                receipt,
+                this.connectors.get(name)!.config.receipt_id_format,
+                carrierWaiting,
+              ),
             // Acknowledged to the carrier once the handler's promise resolves (stored and committed).
             onInbound: async (name, message) => {
               if (this.inboundHandler) {

@@ -35,8 +35,11 @@ export interface InboundMessage {
 }
 
 export interface ConnectorHandlers {
-  /** Persist a receipt; the deliver_sm is acknowledged only once this resolves (so none is lost). */
-  onReceipt(connector: string, receipt: DeliveryReceipt): Promise<void>;
+  /**
+   * Persist a receipt; the deliver_sm is acknowledged only once this resolves (so none is lost).
+   * `carrierWaiting`: the carrier may be holding further deliver_sm until this one is answered.
+   */
+  onReceipt(connector: string, receipt: DeliveryReceipt, carrierWaiting: boolean): Promise<void>;
   /** Persist a mobile-originated message; acknowledged once this resolves. */
   onInbound(connector: string, message: InboundMessage): Promise<void>;
   /** A bind came up or went down: the dispatcher re-routes and refills. */
@@ -258,9 +261,10 @@ export class SmppConnector {
 
   /** Receipts and inbound messages from the carrier, acknowledged once stored. */
   private onIncoming(event: Incoming, session: LinkBind): void {
+    const carrierWaiting = session.received();
     const stored =
       event.kind === 'receipt'
-        ? this.handlers.onReceipt(this.name, event.receipt)
+        ? this.handlers.onReceipt(this.name, event.receipt, carrierWaiting)
         : this.handlers.onInbound(this.name, event.message);
     stored.then(
       () => session.ack(event.sequence, CommandStatus.ESME_ROK),

@@ -53,8 +53,9 @@ export class StatusRecorder {
     });
   }
 
-  async record(unit: Recordable): Promise<void> {
-    const { durable } = await this.committer.submit(unit);
+  /** `now`: committed without lingering (GroupCommitter.submit). */
+  async record(unit: Recordable, now = false): Promise<void> {
+    const { durable } = await this.committer.submit(unit, now);
     if (this.resolveWhen === 'durable') await durable;
   }
 

@@ -46,7 +46,7 @@ export class ReceiptMatcher {
 
   constructor(
     private readonly db: Db,
-    private readonly record: (unit: Recordable) => Promise<void>,
+    private readonly record: (unit: Recordable, now: boolean) => Promise<void>,
     private readonly log: Logger,
     private readonly options: MatcherOptions,
   ) {
@@ -75,8 +75,17 @@ export class ReceiptMatcher {
     }
   }
 
-  /** Resolves once the receipt is recorded (or given up on): only then is the deliver_sm acknowledged. */
-  async handle(connector: string, receipt: DeliveryReceipt, format: ReceiptIdFormat): Promise<void> {
+  /**
+   * Resolves once the receipt is recorded (or given up on): only then is the deliver_sm acknowledged.
+   * `carrierWaiting`: the carrier may send nothing more until this one is answered, so its record is
+   * committed at once rather than gathered with later receipts.
+   */
+  async handle(
+    connector: string,
+    receipt: DeliveryReceipt,
+    format: ReceiptIdFormat,
+    carrierWaiting = false,
+  ): Promise<void> {
     const keys = receiptKeys(receipt.carrierId, format);
     // Memory is checked again after the database: the submit_sm_resp may have been read in the same
     // TCP segment as this receipt and registered while the lookup ran.
@@ -84,7 +93,7 @@ export class ReceiptMatcher {
       this.fromMemory(connector, keys) ??
       (await this.fromDatabase(connector, keys)) ??
       this.fromMemory(connector, keys);
-    if (ref) return this.persist(ref, receipt, connector, keys);
+    if (ref) return this.persist(ref, receipt, connector, keys, carrierWaiting);
     await new Promise<void>((resolve) => {
       const entry: Parked = {
         connector,
@@ -102,6 +111,7 @@ export class ReceiptMatcher {
     receipt: DeliveryReceipt,
     connector: string,
     keys: string[],
+    now = false,
   ): Promise<void> {
     this.matched++;
     this.options.metrics?.receipts.inc({ connector, state: receipt.state });
@@ -109,11 +119,19 @@ export class ReceiptMatcher {
     if (partStatusOf(receipt.state) !== null)
       for (const key of keys) this.recent.delete(`${connector}\u0000${key}`);
     await ref.after; // never ahead of the part's own `submitted` change
-    await this.record({
-      receipts: [
-        { messageId: ref.messageId, partNo: ref.partNo, state: receipt.state, errorCode: receipt.errorCode },
-      ],
-    });
+    await this.record(
+      {
+        receipts: [
+          {
+            messageId: ref.messageId,
+            partNo: ref.partNo,
+            state: receipt.state,
+            errorCode: receipt.errorCode,
+          },
+        ],
+      },
+      now,
+    );
   }
 
   private unpark(entry: Parked): void {

@@ -36,6 +36,8 @@ export interface GroupCommitOptions<U, R> {
 
 interface Pending<U, R> {
   unit: U;
+  /** Committed without lingering, with everything waiting beside it (see `submit`). */
+  now: boolean;
   /** performance.now() when submitted: a lingering committer waits from its oldest unit. */
   at: number;
   resolve(result: R): void;
@@ -48,15 +50,22 @@ export class GroupCommitter<U, R> {
   private scheduled = false;
   /** Total weight of `waiting`. */
   private waitingWeight = 0;
+  /** Units of `waiting` submitted with `now`. */
+  private nowWaiting = 0;
   /** The timer of a batch gathering (lingerMs), replaced by an immediate run once it is due. */
   private lingering: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: GroupCommitOptions<U, R>) {}
 
-  submit(unit: U): Promise<R> {
+  /**
+   * `now`: the unit's batch is due at once, lingering or not (someone outside is waiting for it:
+   * a carrier whose deliver_sm window this unit's answer would free).
+   */
+  submit(unit: U, now = false): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.waiting.push({ unit, at: performance.now(), resolve, reject });
+      this.waiting.push({ unit, now, at: performance.now(), resolve, reject });
       this.waitingWeight += this.weigh(unit);
+      if (now) this.nowWaiting++;
       this.schedule();
     });
   }
@@ -97,7 +106,7 @@ export class GroupCommitter<U, R> {
   /** Milliseconds until the waiting units are due for a commit (0 or less: now). */
   private dueIn(): number {
     const { lingerMs, quietMs } = this.options;
-    if (!lingerMs || this.waitingWeight >= this.flushAt) return 0;
+    if (!lingerMs || this.nowWaiting > 0 || this.waitingWeight >= this.flushAt) return 0;
     const now = performance.now();
     const due = lingerMs - (now - this.waiting[0]!.at);
     if (quietMs === undefined) return due;
@@ -136,7 +145,9 @@ export class GroupCommitter<U, R> {
       n++;
     }
     this.waitingWeight -= total;
-    return this.waiting.splice(0, n);
+    const batch = this.waiting.splice(0, n);
+    for (const p of batch) if (p.now) this.nowWaiting--;
+    return batch;
   }
 
   private async commit(batch: Pending<U, R>[]): Promise<void> {
