@@ -226,7 +226,7 @@ export class LinkBind {
    * Why: receipts are recorded in batches that gather for a while (carrier-service.ts), and a
    * deliver_sm is answered once its batch is on disk. A carrier that keeps one deliver_sm
    * outstanding at a time got about 90 answers a second per bind, each receipt waiting out the
-   * batch's 5 ms quiet time; with a window of 10, about 540 (docs/benchmarks.md). Committed as soon
+   * batch's 5 ms quiet time; with a window of 10, 540–650 (docs/benchmarks.md). Committed as soon
    * as the window is full, they go at the speed of a commit. Past SMALL_DELIVER_WINDOW this never
    * answers true: such windows are no limit to the quiet-time rule, and keep their larger batches.
    */
