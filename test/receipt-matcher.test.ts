@@ -17,13 +17,16 @@ const receipt = (carrierId: string, state: DeliveryReceipt['state'] = 'delivered
 describe.each(databaseKinds)('ReceiptMatcher on $name', (kind) => {
   let t: TestApp;
   const recorded: Recordable[] = [];
+  /** `now` of each record call, in order: the carrier was waiting for the answer. */
+  const urged: boolean[] = [];
   let matcher: ReceiptMatcher;
   beforeAll(async () => {
     t = await startTestApp(kind);
     matcher = new ReceiptMatcher(
       t.app.store.db,
-      async (unit) => {
+      async (unit, now) => {
         recorded.push(unit);
+        urged.push(now);
       },
       createLogger('silent'),
       { maxRecent: 3, parkMs: 200 },
@@ -68,6 +71,21 @@ describe.each(databaseKinds)('ReceiptMatcher on $name', (kind) => {
     matcher.register('c', 'f00d', { messageId: 'msg_D', partNo: 1 });
     await parked;
     expect(recorded.at(-1)).toMatchObject({ receipts: [{ messageId: 'msg_D' }] });
+  });
+
+  it('records at once a receipt whose carrier waits for the answer, parked first or not', async () => {
+    matcher.register('c', 'a1', { messageId: 'msg_W1', partNo: 1 });
+    await matcher.handle('c', receipt('a1'), 'auto', true);
+    expect(urged.at(-1)).toBe(true);
+    const parked = matcher.handle('c', receipt('a3'), 'auto', true);
+    await new Promise((r) => setTimeout(r, 30));
+    matcher.register('c', 'a3', { messageId: 'msg_W3', partNo: 1 });
+    await parked;
+    expect(recorded.at(-1)).toMatchObject({ receipts: [{ messageId: 'msg_W3' }] });
+    expect(urged.at(-1)).toBe(true);
+    matcher.register('c', 'a4', { messageId: 'msg_W4', partNo: 1 });
+    await matcher.handle('c', receipt('a4'), 'auto');
+    expect(urged.at(-1)).toBe(false);
   });
 
   it('counts and acknowledges a receipt that matches nothing, without throwing', async () => {

@@ -18,6 +18,8 @@ interface Parked {
   connector: string;
   receipt: DeliveryReceipt;
   keys: string[];
+  /** The carrier may be waiting for its answer (handle's `carrierWaiting`). */
+  carrierWaiting: boolean;
   expiresAt: number;
   done: () => void;
 }
@@ -71,7 +73,10 @@ export class ReceiptMatcher {
     const parked = this.parked.get(slot);
     if (parked) {
       this.unpark(parked);
-      void this.persist(ref, parked.receipt, connector, parked.keys).then(parked.done, parked.done);
+      void this.persist(ref, parked.receipt, connector, parked.keys, parked.carrierWaiting).then(
+        parked.done,
+        parked.done,
+      );
     }
   }
 
@@ -99,6 +104,7 @@ export class ReceiptMatcher {
         connector,
         receipt,
         keys,
+        carrierWaiting,
         expiresAt: Date.now() + this.options.parkMs,
         done: resolve,
       };
