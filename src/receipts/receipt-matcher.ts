@@ -117,7 +117,7 @@ export class ReceiptMatcher {
     receipt: DeliveryReceipt,
     connector: string,
     keys: string[],
-    now = false,
+    carrierWaiting: boolean,
   ): Promise<void> {
     this.matched++;
     this.options.metrics?.receipts.inc({ connector, state: receipt.state });
@@ -136,7 +136,7 @@ export class ReceiptMatcher {
           },
         ],
       },
-      now,
+      carrierWaiting,
     );
   }
 
@@ -169,7 +169,7 @@ export class ReceiptMatcher {
       this.unpark(entry);
       // Last chance: another process may have recorded the part meanwhile.
       void this.fromDatabase(entry.connector, entry.keys).then(async (ref) => {
-        if (ref) await this.persist(ref, entry.receipt, entry.connector, entry.keys);
+        if (ref) await this.persist(ref, entry.receipt, entry.connector, entry.keys, entry.carrierWaiting);
         else {
           this.unmatched++;
           this.log.warn(
