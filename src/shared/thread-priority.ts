@@ -1,8 +1,8 @@
 import { getPriority, setPriority } from 'node:os';
 
 /**
- * The niceness of the worker threads that do background work for the main thread: the phone-number
- * thread (normalising a batch's destinations) and the webhook delivery thread.
+ * The niceness of the worker thread that does background work for the main thread: the
+ * phone-number thread (normalising a batch's destinations).
  *
  * Why: the main thread is the throughput limit (docs/architecture.md), and on a 2-core machine it
  * spent 23% of the end-to-end benchmark runnable but waiting for a core (its schedstat: 11.9 s on a
@@ -11,7 +11,10 @@ import { getPriority, setPriority } from 'node:os';
  * At niceness 10 the scheduler gives it about a tenth of a contended core (weights 110 against
  * 1024), so it runs on what the main thread leaves. Measured in pairs: +7.0% end to end
  * (docs/benchmarks.md, 2026-11-27, evening). The carrier link thread keeps the normal priority: it
- * carries the urgent lanes' submits, whose latency is a target of its own.
+ * carries the urgent lanes' submits, whose latency is a target of its own. So does the webhook
+ * delivery thread: with webhooks of one event per request (the default) it makes 400,000 requests
+ * for 200,000 messages and is itself the limit; at niceness 10 the main thread starved it, and end
+ * to end fell by about 15% (docs/benchmarks.md, 2026-11-28).
  */
 export const BACKGROUND_NICENESS = 10;
 

@@ -1,6 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ThreadReply, ThreadRequest } from '../shared/request-thread.js';
-import { lowerThisThreadPriority } from '../shared/thread-priority.js';
 import type { DeliveryThreadData, DROP_WAITING } from './delivery-pool.js';
 import { type DeliveryRequest, type DeliveryResult, deliverWebhook } from './http-delivery.js';
 
@@ -10,8 +9,8 @@ import { type DeliveryRequest, type DeliveryResult, deliverWebhook } from './htt
  * followed at once by the next one, without a round trip through the main thread.
  */
 const port = parentPort!;
-// Background work: the main thread, the throughput limit, goes first (shared/thread-priority.ts).
-lowerThisThreadPriority();
+// At the normal priority, unlike the phone-number thread: with one event per request this thread,
+// not the main one, is the limit (shared/thread-priority.ts).
 const { maxExchanges } = workerData as DeliveryThreadData;
 const waiting: ThreadRequest<DeliveryRequest>[] = [];
 let running = 0;
