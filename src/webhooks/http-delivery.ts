@@ -1,5 +1,4 @@
-import http from 'node:http';
-import https from 'node:https';
+import { Agent } from 'undici';
 import {
   CALLBACK_BLOCKED_CODE,
   CallbackUrlError,
@@ -32,18 +31,20 @@ export const WEBHOOK_USER_AGENT = 'Relais-Webhooks/1.0';
 /** At most this many response-body bytes are read (and discarded); beyond it the connection is dropped. */
 export const MAX_RESPONSE_BODY_BYTES = 64 * 1024;
 
-// Keep-alive agents, one per protocol. There are two sets because the agent pools sockets by
-// host:port only: a socket opened while private targets were allowed must never be reused by a delivery
-// that forbids them (the guarded lookup only runs when a socket is created). `timeout` closes idle
-// pooled sockets; it does not affect in-flight requests (those use the total timeout below).
-// maxFreeSockets must not be below the deliveries in flight: a socket freed while that many are idle
-// is closed, and with 16 (for 32 in flight) a receiver saw a new connection every 3.4 requests.
-const AGENT_OPTIONS = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64, timeout: 30_000 };
+// The HTTP client is undici's (the Node.js project's own): with one event per request the webhook
+// thread is the end-to-end limit, and an exchange over a kept-alive connection cost its thread 24–26
+// µs of CPU with undici against 46–51 µs with node:http (measured apart: 40,000 POSTs to a local
+// receiver, 32 at a time; docs/benchmarks.md, 2026-11-28).
+//
+// Two agents, because an agent pools connections by origin only: a connection opened while private
+// targets were allowed must never be reused by a delivery that forbids them (the guarded lookup
+// only runs when a connection is opened). Up to 64 connections per origin, kept open 30 s when
+// idle; redirects are not followed (undici's default).
+const AGENT_OPTIONS = { connections: 64, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000 };
 const agents = {
-  guarded: { http: new http.Agent(AGENT_OPTIONS), https: new https.Agent(AGENT_OPTIONS) },
-  permissive: { http: new http.Agent(AGENT_OPTIONS), https: new https.Agent(AGENT_OPTIONS) },
+  guarded: new Agent({ ...AGENT_OPTIONS, connect: { lookup: guardedLookup(false) } }),
+  permissive: new Agent({ ...AGENT_OPTIONS, connect: { lookup: guardedLookup(true) } }),
 };
-const lookups = { guarded: guardedLookup(false), permissive: guardedLookup(true) };
 
 /**
  * Retry classification of an HTTP status: 2xx ok; 5xx, 408 and 429 retryable; anything else
@@ -61,27 +62,39 @@ function statusError(statusCode: number): string | null {
   return `HTTP ${statusCode}`;
 }
 
-function errorCodes(err: unknown): string[] {
-  const codes: string[] = [];
-  const visit = (e: unknown): void => {
-    if (e === null || typeof e !== 'object') return;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') codes.push(code);
+/** The error and its causes (undici wraps a socket's error in its own), outermost first. */
+function errorChain(err: unknown): { code?: unknown; message?: unknown }[] {
+  const chain: { code?: unknown; message?: unknown }[] = [];
+  const visit = (e: unknown, depth: number): void => {
+    if (e === null || typeof e !== 'object' || depth > 4) return;
+    chain.push(e as { code?: unknown; message?: unknown });
     const nested = (e as { errors?: unknown }).errors;
-    if (Array.isArray(nested)) for (const n of nested) visit(n);
+    if (Array.isArray(nested)) for (const n of nested) visit(n, depth + 1);
+    visit((e as { cause?: unknown }).cause, depth + 1);
   };
-  visit(err);
-  return codes;
+  visit(err, 0);
+  return chain;
 }
 
 function describeError(err: unknown): { error: string; retryable: boolean } {
-  const codes = errorCodes(err);
-  if (codes.includes(CALLBACK_BLOCKED_CODE)) {
-    return { error: err instanceof Error ? err.message : 'callback target not allowed', retryable: false };
+  const chain = errorChain(err);
+  const withCode = (code: string) => chain.find((e) => e.code === code);
+  const blocked = withCode(CALLBACK_BLOCKED_CODE);
+  if (blocked) {
+    return {
+      error: typeof blocked.message === 'string' ? blocked.message : 'callback target not allowed',
+      retryable: false,
+    };
   }
-  if (codes.includes('ECONNREFUSED')) return { error: 'connection refused', retryable: true };
-  const message = err instanceof Error && err.message ? err.message : (codes[0] ?? String(err));
-  return { error: message, retryable: true };
+  if (withCode('ECONNREFUSED')) return { error: 'connection refused', retryable: true };
+  // A request the client refuses to send (an invalid header value) will not get better on retry.
+  if (withCode('UND_ERR_INVALID_ARG')) return { error: messageOf(err), retryable: false };
+  const inner = chain.find((e) => typeof e.code === 'string' && typeof e.message === 'string' && e.message);
+  return { error: inner ? (inner.message as string) : messageOf(err), retryable: true };
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error && err.message ? err.message : String(err);
 }
 
 /**
@@ -108,86 +121,61 @@ export function deliverWebhook(req: DeliveryRequest): Promise<DeliveryResult> {
     return Promise.resolve({ ok: false, statusCode: null, error, durationMs: elapsed(), retryable: false });
   }
 
-  return new Promise<DeliveryResult>((resolve) => {
-    let settled = false;
-    let statusCode: number | null = null;
-    let request: http.ClientRequest | undefined;
-
-    const finish = (result: Omit<DeliveryResult, 'durationMs'>): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({ ...result, durationMs: elapsed() });
-    };
-    const finishWithStatus = (code: number): void => {
-      finish({ ...classifyStatus(code), statusCode: code, error: statusError(code) });
-    };
-
-    const timer = setTimeout(
-      () => {
-        if (statusCode !== null) {
-          // The receiver answered; only the body drain was slow. The status decides.
-          finishWithStatus(statusCode);
-        } else {
-          finish({ ok: false, statusCode: null, error: 'timeout', retryable: true });
-        }
-        request?.destroy();
-      },
-      Math.max(1, req.timeoutMs),
-    );
-
-    const mode = req.allowPrivateTargets ? 'permissive' : 'guarded';
-    const isHttps = url.protocol === 'https:';
-    const headers: Record<string, string | number> = {
-      'Content-Type': 'application/json',
-      'User-Agent': WEBHOOK_USER_AGENT,
-      ...req.headers,
-      'Content-Length': Buffer.byteLength(req.body, 'utf8'),
-    };
-
-    try {
-      const options: http.RequestOptions = {
-        method: 'POST',
-        hostname: ipLiteralHost(url) ?? url.hostname,
-        port: url.port === '' ? (isHttps ? 443 : 80) : Number(url.port),
-        path: `${url.pathname}${url.search}`,
-        headers,
-        agent: isHttps ? agents[mode].https : agents[mode].http,
-        lookup: lookups[mode],
-      };
-      request = (isHttps ? https : http).request(options, (res) => {
-        statusCode = res.statusCode ?? 0;
-        const code = statusCode;
-        let received = 0;
-        res.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          if (received > MAX_RESPONSE_BODY_BYTES) {
-            // Too much to drain: drop the connection instead of reading on.
-            res.destroy();
-            finishWithStatus(code);
-          }
-        });
-        res.on('end', () => finishWithStatus(code));
-        res.on('error', () => finishWithStatus(code));
-        res.on('close', () => finishWithStatus(code));
-      });
-      request.on('error', (err) => {
-        if (statusCode !== null) {
-          finishWithStatus(statusCode);
-          return;
-        }
-        finish({ ok: false, statusCode: null, ...describeError(err) });
-      });
-      request.end(req.body, 'utf8');
-    } catch (err) {
-      // Synchronous failures (e.g. invalid header values) will not get better on retry.
-      finish({
-        ok: false,
-        statusCode: null,
-        error: err instanceof Error ? err.message : String(err),
-        retryable: false,
-      });
-      request?.destroy();
-    }
+  const abort = new AbortController();
+  let statusCode: number | null = null;
+  let timedOut = false;
+  const timer = setTimeout(
+    () => {
+      timedOut = true;
+      abort.abort();
+    },
+    Math.max(1, req.timeoutMs),
+  );
+  const withStatus = (code: number): DeliveryResult => ({
+    ...classifyStatus(code),
+    statusCode: code,
+    error: statusError(code),
+    durationMs: elapsed(),
   });
+
+  return (async (): Promise<DeliveryResult> => {
+    try {
+      const response = await agents[req.allowPrivateTargets ? 'permissive' : 'guarded'].request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': WEBHOOK_USER_AGENT,
+          ...req.headers,
+          'content-length': String(Buffer.byteLength(req.body, 'utf8')),
+        },
+        body: req.body,
+        signal: abort.signal,
+      });
+      statusCode = response.statusCode;
+      // The body is read (and discarded) so the connection can be kept; too much of it, or a body
+      // still coming when the time is up, and the connection is dropped instead. The status decides.
+      let received = 0;
+      try {
+        for await (const chunk of response.body) {
+          received += (chunk as Buffer).length;
+          if (received > MAX_RESPONSE_BODY_BYTES) {
+            response.body.destroy();
+            break;
+          }
+        }
+      } catch {
+        // A body cut short (the timeout, the peer): the status has arrived and decides.
+      }
+      return withStatus(statusCode);
+    } catch (err) {
+      if (statusCode !== null) return withStatus(statusCode);
+      if (timedOut)
+        return { ok: false, statusCode: null, error: 'timeout', retryable: true, durationMs: elapsed() };
+      return { ok: false, statusCode: null, ...describeError(err), durationMs: elapsed() };
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
 }
