@@ -117,26 +117,17 @@ export function deliverWebhook(req: DeliveryRequest): Promise<DeliveryResult> {
       );
     }
   } catch (err) {
-    const error = err instanceof Error ? err.message : String(err);
-    return Promise.resolve({ ok: false, statusCode: null, error, durationMs: elapsed(), retryable: false });
+    return Promise.resolve({
+      ok: false,
+      statusCode: null,
+      error: messageOf(err),
+      durationMs: elapsed(),
+      retryable: false,
+    });
   }
 
   const abort = new AbortController();
-  let statusCode: number | null = null;
-  let timedOut = false;
-  const timer = setTimeout(
-    () => {
-      timedOut = true;
-      abort.abort();
-    },
-    Math.max(1, req.timeoutMs),
-  );
-  const withStatus = (code: number): DeliveryResult => ({
-    ...classifyStatus(code),
-    statusCode: code,
-    error: statusError(code),
-    durationMs: elapsed(),
-  });
+  const timer = setTimeout(() => abort.abort(), Math.max(1, req.timeoutMs));
 
   return (async (): Promise<DeliveryResult> => {
     try {
@@ -153,7 +144,7 @@ export function deliverWebhook(req: DeliveryRequest): Promise<DeliveryResult> {
         body: req.body,
         signal: abort.signal,
       });
-      statusCode = response.statusCode;
+      const { statusCode } = response;
       // The body is read (and discarded) so the connection can be kept; too much of it, or a body
       // still coming when the time is up, and the connection is dropped instead. The status decides.
       let received = 0;
@@ -168,12 +159,16 @@ export function deliverWebhook(req: DeliveryRequest): Promise<DeliveryResult> {
       } catch {
         // A body cut short (the timeout, the peer): the status has arrived and decides.
       }
-      return withStatus(statusCode);
+      return {
+        ...classifyStatus(statusCode),
+        statusCode,
+        error: statusError(statusCode),
+        durationMs: elapsed(),
+      };
     } catch (err) {
-      if (statusCode !== null) return withStatus(statusCode);
-      if (timedOut)
-        return { ok: false, statusCode: null, error: 'timeout', retryable: true, durationMs: elapsed() };
-      return { ok: false, statusCode: null, ...describeError(err), durationMs: elapsed() };
+      // No status: the exchange failed before the answer, or the time ran out waiting for it.
+      const failure = abort.signal.aborted ? { error: 'timeout', retryable: true } : describeError(err);
+      return { ok: false, statusCode: null, ...failure, durationMs: elapsed() };
     } finally {
       clearTimeout(timer);
     }
