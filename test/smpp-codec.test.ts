@@ -30,6 +30,7 @@ import {
   type Pdu,
   type PduCommand,
   tlv,
+  zeroPdu,
 } from '../src/smpp/pdu.js';
 import {
   formatReceiptText,
@@ -126,6 +127,29 @@ describe('layouts follow SMPP 3.4 §4', () => {
       expect(describeLayout(c)).toEqual([]);
     }
   });
+
+  // zeroPdu writes each shape's fields by hand (one object literal per shape, for V8's hidden classes):
+  // they must be exactly the layout's, at their zero values.
+  it.each(PDU_COMMANDS)(
+    'zeroPdu(%s) holds exactly its layout’s fields, each at its zero value',
+    (command) => {
+      const pdu = zeroPdu(command, 9) as unknown as Record<string, unknown>;
+      const zero = (f: FieldLayout) => (f.kind === 'cstring' ? '' : f.kind === 'u8' ? 0 : Buffer.alloc(0));
+      const fields = LAYOUTS[command].fields as readonly FieldLayout[];
+      expect(pdu).toEqual({
+        command,
+        sequence: 9,
+        status: 0,
+        tlvs: [],
+        ...Object.fromEntries(fields.map((f) => [f.key, zero(f)])),
+      });
+      expect(Object.keys(pdu).sort()).toEqual(
+        ['command', 'sequence', 'status', 'tlvs', ...fields.map((f) => f.key)].sort(),
+      );
+      // Each PDU has TLVs of its own.
+      expect(pdu.tlvs).not.toBe((zeroPdu(command, 9) as unknown as Record<string, unknown>).tlvs);
+    },
+  );
 });
 
 describe('round trips', () => {

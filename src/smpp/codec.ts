@@ -13,14 +13,13 @@ import {
 } from './constants.js';
 import {
   COMMAND_BY_ID,
-  defaultValue,
   type FieldLayout,
   LAYOUTS,
   type Pdu,
   type PduCommand,
   RESPONSE_OF,
   type RequestCommand,
-  type Tlv,
+  zeroPdu,
 } from './pdu.js';
 
 /** short_message is 0-254 octets (§4.4.1); longer texts go in message_payload. */
@@ -112,32 +111,26 @@ function decodeFrame(frame: Buffer, maxCommandLength: number): Pdu {
     const hex = `0x${commandId.toString(16).padStart(8, '0')}`;
     return fail(ESME_RINVCMDID, name ? `${name} (${hex}) is not supported` : `unknown command_id ${hex}`);
   }
-  const pdu: Record<string, unknown> = {
-    command,
-    sequence: frame.readUInt32BE(12),
-    status: frame.readUInt32BE(8),
-  };
+  const pdu = zeroPdu(command, frame.readUInt32BE(12));
+  pdu.status = frame.readUInt32BE(8);
   readBody(frame, command, pdu);
-  return pdu as unknown as Pdu;
+  return pdu;
 }
 
-function readBody(frame: Buffer, command: PduCommand, pdu: Record<string, unknown>): void {
+function readBody(frame: Buffer, command: PduCommand, pdu: Pdu): void {
   const fields = LAYOUTS[command].fields as readonly FieldLayout[];
+  const record = pdu as unknown as Record<string, unknown>;
   const end = frame.length;
   let off = HEADER_LENGTH;
-  const tlvs: Tlv[] = [];
-  pdu.tlvs = tlvs;
+  const tlvs = pdu.tlvs;
 
   if (fields.length === 0) {
     if (end !== off) fail(ESME_RINVCMDLEN, `${command} has no body`);
     return;
   }
   // A response may come without a body: §4.1.2/§4.4.2 allow it when status ≠ 0, and some ESMEs send
-  // 16-octet deliver_sm_resp even on success. Read it as all fields at their zero value.
-  if (end === off && isResponseId(LAYOUTS[command].commandId)) {
-    for (const field of fields) pdu[field.key] = defaultValue(field);
-    return;
-  }
+  // 16-octet deliver_sm_resp even on success. Read it as all fields at their zero value (zeroPdu's).
+  if (end === off && isResponseId(LAYOUTS[command].commandId)) return;
 
   // The hot path of every PDU received: no allocation but the values themselves, and the field's
   // spec name only built for an error (both showed in the end-to-end profile).
@@ -151,17 +144,17 @@ function readBody(frame: Buffer, command: PduCommand, pdu: Record<string, unknow
         const reason = limit === end && end - off < field.max ? 'is not NUL-terminated' : 'is too long';
         fail(ESME_RINVPARLEN, `${specName(field.key)} ${reason} (max ${field.max - 1} octets)`);
       }
-      pdu[field.key] = at === off ? '' : frame.toString('latin1', off, at);
+      record[field.key] = at === off ? '' : frame.toString('latin1', off, at);
       off = at + 1;
     } else if (field.kind === 'u8') {
-      pdu[field.key] = frame[off++];
+      record[field.key] = frame[off++];
     } else {
       const smLength = frame[off++]!;
       if (smLength > MAX_SHORT_MESSAGE)
         fail(ESME_RINVMSGLEN, `sm_length ${smLength} exceeds ${MAX_SHORT_MESSAGE}`);
       if (off + smLength > end) fail(ESME_RINVMSGLEN, `sm_length ${smLength} runs past the end of the PDU`);
       // Copies, so a PDU does not pin the (possibly large) chunk its frame was cut from.
-      pdu[field.key] = Buffer.from(frame.subarray(off, off + smLength));
+      record[field.key] = Buffer.from(frame.subarray(off, off + smLength));
       off += smLength;
     }
   }
@@ -184,38 +177,42 @@ function readBody(frame: Buffer, command: PduCommand, pdu: Record<string, unknow
   }
 }
 
+const isUint = (value: unknown, max: number): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
+
 function checkUint(what: string, value: unknown, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+  if (!isUint(value, max))
     throw new RangeError(`${what} must be an integer in 0..${max}, got ${String(value)}`);
-  }
   return value;
 }
 
-/** Size of a field's encoding, validating it on the way. */
+/** `submit_sm.source_addr`: a field as an encoding error names it. */
+const fieldName = (command: string, field: FieldLayout) => `${command}.${specName(field.key)}`;
+
+/** Size of a field's encoding, validating it on the way (names are built only for an error). */
 function fieldSize(command: string, field: FieldLayout, value: unknown): number {
-  const what = `${command}.${specName(field.key)}`;
   if (field.kind === 'u8') {
-    checkUint(what, value, 0xff);
+    if (!isUint(value, 0xff)) checkUint(fieldName(command, field), value, 0xff);
     return 1;
   }
   if (field.kind === 'sm') {
-    if (!(value instanceof Uint8Array)) throw new RangeError(`${what} must be a Buffer`);
+    if (!(value instanceof Uint8Array)) throw new RangeError(`${fieldName(command, field)} must be a Buffer`);
     if (value.length > MAX_SHORT_MESSAGE) {
       throw new RangeError(
-        `${what} is ${value.length} octets; max ${MAX_SHORT_MESSAGE} (use message_payload)`,
+        `${fieldName(command, field)} is ${value.length} octets; max ${MAX_SHORT_MESSAGE} (use message_payload)`,
       );
     }
     return 1 + value.length;
   }
-  if (typeof value !== 'string') throw new RangeError(`${what} must be a string`);
+  if (typeof value !== 'string') throw new RangeError(`${fieldName(command, field)} must be a string`);
   if (value.length > field.max - 1) {
-    throw new RangeError(`${what} is ${value.length} characters; max ${field.max - 1}`);
+    throw new RangeError(`${fieldName(command, field)} is ${value.length} characters; max ${field.max - 1}`);
   }
   for (let i = 0; i < value.length; i++) {
     const code = value.charCodeAt(i);
     if (code === 0 || code > 0xff) {
       throw new RangeError(
-        `${what} has a character that is not a non-NUL octet (U+${code.toString(16)}) at ${i}`,
+        `${fieldName(command, field)} has a character that is not a non-NUL octet (U+${code.toString(16)}) at ${i}`,
       );
     }
   }
@@ -238,7 +235,7 @@ export function encodePdu(pdu: Pdu): Buffer {
     checkUint('TLV tag', tag, 0xffff);
     if (!(value instanceof Uint8Array))
       throw new RangeError(`TLV 0x${tag.toString(16)} value must be a Buffer`);
-    checkUint(`TLV 0x${tag.toString(16)} length`, value.length, 0xffff);
+    if (value.length > 0xffff) checkUint(`TLV 0x${tag.toString(16)} length`, value.length, 0xffff);
     size += 4 + value.length;
   }
   // An error response whose body would be all zero values is sent header-only (§4.1.2, §4.4.2).
@@ -266,7 +263,10 @@ export function encodePdu(pdu: Pdu): Buffer {
       out.set(sm, off);
       off += sm.length;
     } else {
-      off += out.write(value as string, off, 'latin1');
+      // By hand: most of these strings are empty or a few octets, where Buffer#write's own cost
+      // outweighs the copy. fieldSize checked each character is one octet.
+      const text = value as string;
+      for (let i = 0; i < text.length; i++) out[off++] = text.charCodeAt(i);
       out[off++] = 0;
     }
   }
@@ -293,12 +293,11 @@ export function errorResponse(failure: DecodeFailure): Pdu | null {
   const name = commandId === null ? null : commandName(commandId);
   if (name !== null && isResponseId(commandId!)) return null;
   const headerLevel = status === CommandStatus.ESME_RINVCMDLEN || status === CommandStatus.ESME_RINVCMDID;
-  if (!headerLevel && name !== null && name in RESPONSE_OF) {
-    const command = RESPONSE_OF[name as RequestCommand];
-    const body = Object.fromEntries(
-      (LAYOUTS[command].fields as readonly FieldLayout[]).map((f) => [f.key, defaultValue(f)]),
-    );
-    return { ...body, command, sequence, status, tlvs: [] } as Pdu;
-  }
-  return { command: 'generic_nack', sequence, status, tlvs: [] };
+  const command =
+    !headerLevel && name !== null && name in RESPONSE_OF
+      ? RESPONSE_OF[name as RequestCommand]
+      : 'generic_nack';
+  const answer: Pdu = zeroPdu(command, sequence);
+  answer.status = status;
+  return answer;
 }

@@ -183,27 +183,21 @@ export interface ReceiptTextInput {
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
+// One template, no arrays: the simulator writes a receipt for every message it accepts.
 function formatDate(date: Date, utcOffsetMinutes: number): string {
   const d = new Date(date.getTime() + utcOffsetMinutes * 60_000);
-  return [d.getUTCFullYear() % 100, d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes()]
-    .map((n) => pad(n))
-    .join('');
+  return `${pad(d.getUTCFullYear() % 100)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}`;
 }
 
 /** Appendix B text: `id:… sub:001 dlvrd:001 submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DELIVRD err:000 text:…`. */
 export function formatReceiptText(input: ReceiptTextInput): string {
   const offset = input.utcOffsetMinutes ?? 0;
   const delivered = input.delivered ?? (input.state === 'delivered' ? 1 : 0);
-  return [
-    `id:${input.id}`,
-    `sub:${pad(input.submitted ?? 1, 3)}`,
-    `dlvrd:${pad(delivered, 3)}`,
-    `submit date:${formatDate(input.submitDate, offset)}`,
-    `done date:${formatDate(input.doneDate, offset)}`,
-    `stat:${STAT_BY_STATE[input.state]}`,
-    `err:${input.errorCode ?? '000'}`,
-    `text:${(input.text ?? '').slice(0, 20)}`,
-  ].join(' ');
+  return (
+    `id:${input.id} sub:${pad(input.submitted ?? 1, 3)} dlvrd:${pad(delivered, 3)} ` +
+    `submit date:${formatDate(input.submitDate, offset)} done date:${formatDate(input.doneDate, offset)} ` +
+    `stat:${STAT_BY_STATE[input.state]} err:${input.errorCode ?? '000'} text:${(input.text ?? '').slice(0, 20)}`
+  );
 }
 
 export type CarrierIdFormat = 'hex' | 'decimal' | 'auto';

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { decodePdu, encodePdu, errorResponse } from './codec.js';
 import { CommandStatus } from './constants.js';
 import { PduFramer } from './framing.js';
-import { createPdu, type Pdu, type PduOf, RESPONSE_OF, type RequestCommand } from './pdu.js';
+import { createPdu, type Pdu, type PduOf, RESPONSE_OF, type RequestCommand, zeroPdu } from './pdu.js';
 
 export type ResponseOf<C extends RequestCommand> = PduOf<(typeof RESPONSE_OF)[C]> | PduOf<'generic_nack'>;
 
@@ -83,7 +83,8 @@ export class SmppSession extends EventEmitter {
   request<C extends RequestCommand>(command: C, body: Outgoing<C>): Promise<ResponseOf<C>> {
     if (this.closedReason !== null) return Promise.reject(new SessionClosedError(this.closedReason));
     const sequence = this.takeSequence();
-    const pdu = createPdu(command, { ...body, sequence } as never) as Pdu;
+    // Not createPdu(command, { ...body, sequence }): a spread copy per request showed in profiles.
+    const pdu: Pdu = Object.assign(zeroPdu(command, sequence), body);
     return new Promise<ResponseOf<C>>((resolve, reject) => {
       this.pending.set(sequence, {
         command,
