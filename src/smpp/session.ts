@@ -85,6 +85,7 @@ export class SmppSession extends EventEmitter {
     const sequence = this.takeSequence();
     // Not createPdu(command, { ...body, sequence }): a spread copy per request showed in profiles.
     const pdu: Pdu = Object.assign(zeroPdu(command, sequence), body);
+    pdu.sequence = sequence; // the session's, whatever the body holds
     return new Promise<ResponseOf<C>>((resolve, reject) => {
       this.pending.set(sequence, {
         command,
