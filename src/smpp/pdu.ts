@@ -234,55 +234,22 @@ export type RequestCommand = keyof typeof RESPONSE_OF;
 /** An empty short_message, shared: a Buffer of no octets cannot be written into. */
 const NO_OCTETS = Buffer.alloc(0);
 
-// Every PDU is built from one object literal per body shape, with every field at its zero value.
-// V8 gives the objects of one literal one hidden class. Built field after field through computed keys
-// (as LAYOUTS would allow), each new PDU went through a chain of hidden classes; creating, decoding
-// and encoding them was then about half of the codec's time. LAYOUTS stays the wire order; a test
-// checks that each literal holds exactly its layout's fields.
+// The PDUs of every message (submit_sm, deliver_sm and their responses) are built from one object
+// literal per body shape, with every field at its zero value: V8 gives the objects of one literal one
+// hidden class. Built field after field through computed keys, as the others still are (a few per
+// connection), each new PDU went through a chain of hidden classes, and creating, decoding and
+// encoding them was about half of the codec's time (docs/benchmarks.md, 2026-11-28). LAYOUTS stays
+// the wire order; a test checks that every zero PDU holds exactly its layout's fields.
 type Header<C extends PduCommand> = Pick<PduBase<C>, 'command' | 'sequence'>;
 type Commands<F> = { [C in PduCommand]: PduOf<C> extends PduBase<C> & F ? C : never }[PduCommand];
 type Shape<F> = <C extends Commands<F>>(h: Header<C>) => PduBase<C> & F;
 
-const emptyShape: Shape<EmptyFields> = ({ command, sequence }) => ({
-  command,
-  sequence,
-  status: 0,
-  tlvs: [],
-});
-const systemIdShape: Shape<BindRespFields> = ({ command, sequence }) => ({
-  command,
-  sequence,
-  status: 0,
-  tlvs: [],
-  systemId: '',
-});
 const messageIdShape: Shape<MessageIdFields> = ({ command, sequence }) => ({
   command,
   sequence,
   status: 0,
   tlvs: [],
   messageId: '',
-});
-const outbindShape: Shape<OutbindFields> = ({ command, sequence }) => ({
-  command,
-  sequence,
-  status: 0,
-  tlvs: [],
-  systemId: '',
-  password: '',
-});
-const bindShape: Shape<BindFields> = ({ command, sequence }) => ({
-  command,
-  sequence,
-  status: 0,
-  tlvs: [],
-  systemId: '',
-  password: '',
-  systemType: '',
-  interfaceVersion: 0,
-  addrTon: 0,
-  addrNpi: 0,
-  addressRange: '',
 });
 const shortMessageShape: Shape<ShortMessageFields> = ({ command, sequence }) => ({
   command,
@@ -307,41 +274,32 @@ const shortMessageShape: Shape<ShortMessageFields> = ({ command, sequence }) => 
   smDefaultMsgId: 0,
   shortMessage: NO_OCTETS,
 });
-const dataSmShape: Shape<DataSmFields> = ({ command, sequence }) => ({
-  command,
-  sequence,
-  status: 0,
-  tlvs: [],
-  serviceType: '',
-  sourceAddrTon: 0,
-  sourceAddrNpi: 0,
-  sourceAddr: '',
-  destAddrTon: 0,
-  destAddrNpi: 0,
-  destinationAddr: '',
-  esmClass: 0,
-  registeredDelivery: 0,
-  dataCoding: 0,
-});
+const fromLayout = <C extends PduCommand>({ command, sequence }: Header<C>): PduOf<C> => {
+  const pdu: Record<string, unknown> = { command, sequence, status: 0, tlvs: [] };
+  for (const field of LAYOUTS[command].fields as readonly FieldLayout[]) {
+    pdu[field.key] = field.kind === 'cstring' ? '' : field.kind === 'u8' ? 0 : NO_OCTETS;
+  }
+  return pdu as unknown as PduOf<C>;
+};
 
 const SHAPES: { readonly [C in PduCommand]: (h: Header<C>) => PduOf<C> } = {
-  bind_transmitter: bindShape,
-  bind_transmitter_resp: systemIdShape,
-  bind_receiver: bindShape,
-  bind_receiver_resp: systemIdShape,
-  bind_transceiver: bindShape,
-  bind_transceiver_resp: systemIdShape,
-  outbind: outbindShape,
-  unbind: emptyShape,
-  unbind_resp: emptyShape,
-  enquire_link: emptyShape,
-  enquire_link_resp: emptyShape,
-  generic_nack: emptyShape,
+  bind_transmitter: fromLayout,
+  bind_transmitter_resp: fromLayout,
+  bind_receiver: fromLayout,
+  bind_receiver_resp: fromLayout,
+  bind_transceiver: fromLayout,
+  bind_transceiver_resp: fromLayout,
+  outbind: fromLayout,
+  unbind: fromLayout,
+  unbind_resp: fromLayout,
+  enquire_link: fromLayout,
+  enquire_link_resp: fromLayout,
+  generic_nack: fromLayout,
   submit_sm: shortMessageShape,
   submit_sm_resp: messageIdShape,
   deliver_sm: shortMessageShape,
   deliver_sm_resp: messageIdShape,
-  data_sm: dataSmShape,
+  data_sm: fromLayout,
   data_sm_resp: messageIdShape,
 };
 
