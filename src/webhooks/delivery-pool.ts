@@ -18,8 +18,9 @@ export interface DeliveryThreadData {
  * change, and Node's HTTP client spent about 40 µs of CPU on each (measured: 40,000 POSTs to a
  * local receiver over kept-alive connections; undici's, used since, about 25). On the main thread
  * that competed with intake, SMPP and the database; the end-to-end benchmark in that mode was bound
- * by it (carrier done at 40 s, webhooks at 89 s). The thread gets the requests and answers with their results; what stays on the
- * main thread is choosing, signing and recording them. Each message is a few hundred bytes each way.
+ * by it (carrier done at 40 s, webhooks at 89 s). The thread gets the requests and answers with
+ * their results; what stays on the main thread is choosing, signing and recording them. Each
+ * message is a few hundred bytes each way.
  *
  * A thread that dies fails its requests as retryable errors (they are retried like any failed
  * attempt; they may have reached the endpoint) and is replaced at the next request. Those failures
