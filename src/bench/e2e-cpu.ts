@@ -1,4 +1,11 @@
-import { cpuByCommand, cpuDelta, cpuSeconds, machineBusySeconds, peakRssBytes } from './proc.js';
+import {
+  cpuByCommand,
+  cpuDelta,
+  cpuSeconds,
+  machineBusySeconds,
+  peakRssBytes,
+  threadSchedSeconds,
+} from './proc.js';
 
 /**
  * CPU of every process of a run over a window, in % of one core (user + system from /proc/<pid>/stat):
@@ -17,6 +24,11 @@ export interface CpuUsage {
   otherPct: number;
   /** VmHWM of Relais since it started (one fresh process per run). */
   relaisPeakRssBytes: number;
+  /**
+   * Share of the window Relais's main thread, the throughput limit, was runnable but waiting for a
+   * core (schedstat): what the other threads and processes on the machine's cores cost it.
+   */
+  relaisMainWaitPct: number;
 }
 
 export interface CpuPids {
@@ -34,9 +46,18 @@ const safeCpu = (pid: number) => {
   }
 };
 
+const safeWait = (pid: number) => {
+  try {
+    return threadSchedSeconds(pid).waiting;
+  } catch {
+    return Number.NaN;
+  }
+};
+
 export class CpuMeter {
   private readonly startedAt = performance.now();
   private readonly relais: number;
+  private readonly relaisMainWait: number;
   private readonly simulator: number;
   private readonly receiver: number;
   private readonly postgres: Map<number, number> | null;
@@ -45,6 +66,7 @@ export class CpuMeter {
 
   constructor(private readonly pids: CpuPids) {
     this.relais = safeCpu(pids.relais);
+    this.relaisMainWait = safeWait(pids.relais);
     this.simulator = safeCpu(pids.simulator);
     this.receiver = safeCpu(pids.receiver);
     this.postgres = pids.postgres ? cpuByCommand('postgres') : null;
@@ -54,6 +76,7 @@ export class CpuMeter {
   read(messages: number): CpuUsage {
     const seconds = (performance.now() - this.startedAt) / 1000;
     const relais = safeCpu(this.pids.relais) - this.relais;
+    const relaisMainWait = safeWait(this.pids.relais) - this.relaisMainWait;
     const simulator = safeCpu(this.pids.simulator) - this.simulator;
     const receiver = safeCpu(this.pids.receiver) - this.receiver;
     const postgres = this.postgres ? cpuDelta(this.postgres, cpuByCommand('postgres')) : null;
@@ -78,6 +101,7 @@ export class CpuMeter {
       benchPct: pct(bench),
       otherPct: pct(Math.max(0, machine - known)),
       relaisPeakRssBytes: rss,
+      relaisMainWaitPct: pct(relaisMainWait),
     };
   }
 }

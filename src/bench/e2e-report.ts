@@ -73,6 +73,7 @@ export function latencyVerdict(r: LatencyResult): { pass: boolean; text: string 
 function cpuCells(c: CpuUsage): string[] {
   return [
     pct(c.relaisPct),
+    pct(c.relaisMainWaitPct),
     mib(c.relaisPeakRssBytes),
     pct(c.simulatorPct),
     pct(c.receiverPct),
@@ -120,6 +121,7 @@ export function throughputTable(runs: DatabaseE2e[]): string {
     'webhook requests (connections)',
     'Relais CPU per msg',
     'Relais CPU',
+    'Relais main thread waiting for a core',
     'Relais peak RSS',
     'simulator CPU',
     'receiver CPU',
@@ -174,6 +176,7 @@ export function latencyTable(runs: DatabaseE2e[]): string {
     'bulk submits/s at the simulator (mean, min–max)',
     'bulk backlog left',
     'Relais CPU',
+    'Relais main thread waiting for a core',
     'Relais peak RSS',
     'simulator CPU',
     'receiver CPU',
@@ -316,7 +319,10 @@ export function renderE2eSection(report: E2eReport): string {
       'in % of one core; PostgreSQL: all its server processes; other: the rest of the machine (from ' +
       '`/proc/stat`, minus Relais, the simulator, the receiver, PostgreSQL and the benchmark process: kernel ' +
       'threads, and anyone else using the cores). "Relais CPU per msg" divides Relais CPU by the messages of ' +
-      'the run (not shown for capped runs). Peak RSS is `VmHWM` of the Relais process (fresh for each run). ' +
+      'the run (not shown for capped runs). "Relais main thread waiting for a core" is the share of the run ' +
+      'its main thread, the throughput limit, was runnable but not on a core (`/proc/<pid>/task/<pid>/schedstat`): ' +
+      'what the other threads and processes sharing the cores cost it. ' +
+      'Peak RSS is `VmHWM` of the Relais process (fresh for each run). ' +
       'Before each run the benchmark waits, within a budget, for the machine to be idle.',
   );
   out.push(E2E_END);

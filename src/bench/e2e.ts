@@ -257,7 +257,8 @@ async function main(): Promise<number> {
           `  ${kind} latency: ${r.arrived}/${r.sent} arrived, p50 ${r.p50.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, ` +
             `p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms (${latencyVerdict(r).pass ? 'PASS' : 'MISS'}); ` +
             `bulk ${Math.round(r.bulkPerSecond.mean)}/s (min ${r.bulkPerSecond.min}) at the simulator, ` +
-            `${r.backlogLeft.toLocaleString('en-US')} bulk still queued; relais CPU ${r.cpu.relaisPct.toFixed(0)}%`,
+            `${r.backlogLeft.toLocaleString('en-US')} bulk still queued; relais CPU ${r.cpu.relaisPct.toFixed(0)}%, ` +
+            `main thread waiting for a core ${r.cpu.relaisMainWaitPct.toFixed(0)}%`,
         );
         if (r.arrived !== r.sent) failed = true;
       } catch (err) {
@@ -355,7 +356,8 @@ function runSummary(r: ThroughputResult): string {
     `intake ${Math.round(r.accepted / r.intakeSeconds).toLocaleString('en-US')} msg/s, ` +
     `all submitted ${r.submittedSeconds?.toFixed(1) ?? '–'} s, all delivered ${r.deliveredSeconds?.toFixed(1) ?? '–'} s, ` +
     `webhooks ${r.webhooksSeconds?.toFixed(1) ?? '–'} s; relais CPU ${r.cpu.relaisPct.toFixed(0)}%, ` +
-    `${r.cpu.relaisUsPerMsg.toFixed(0)} µs/msg, peak RSS ${(r.cpu.relaisPeakRssBytes / 2 ** 20).toFixed(0)} MiB; ` +
+    `${r.cpu.relaisUsPerMsg.toFixed(0)} µs/msg, main thread waiting for a core ${r.cpu.relaisMainWaitPct.toFixed(0)}%, ` +
+    `peak RSS ${(r.cpu.relaisPeakRssBytes / 2 ** 20).toFixed(0)} MiB; ` +
     `simulator CPU ${r.cpu.simulatorPct.toFixed(0)}%; checks ${r.checks.map((c) => `${c.what}: ${c.ok ? 'ok' : 'FAILED'}`).join(', ')}`
   );
 }

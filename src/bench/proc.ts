@@ -29,6 +29,16 @@ export function cpuSeconds(pid: number): number {
   return (utime + stime) / ticksPerSecond();
 }
 
+/**
+ * Seconds a thread has spent on a core and runnable but waiting for one, from
+ * /proc/<pid>/task/<tid>/schedstat (nanoseconds; needs a kernel with scheduler statistics, as every
+ * mainstream one has). The main thread of a Node.js process is the one whose tid is its pid.
+ */
+export function threadSchedSeconds(pid: number, tid = pid): { onCore: number; waiting: number } {
+  const [onCore, waiting] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/);
+  return { onCore: Number(onCore) / 1e9, waiting: Number(waiting) / 1e9 };
+}
+
 /** A line of /proc/<pid>/status in bytes (VmHWM, VmRSS…), or NaN when absent. */
 function statusBytes(pid: number, key: string): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
