@@ -3,8 +3,8 @@ import {
   cpuDelta,
   cpuSeconds,
   machineBusySeconds,
+  mainThreadWaitSeconds,
   peakRssBytes,
-  threadSchedSeconds,
 } from './proc.js';
 
 /**
@@ -38,21 +38,16 @@ export interface CpuPids {
   postgres: boolean;
 }
 
-const safeCpu = (pid: number) => {
+/** A reading of a process that may have exited: NaN then. */
+const orNaN = (read: () => number): number => {
   try {
-    return cpuSeconds(pid);
+    return read();
   } catch {
     return Number.NaN;
   }
 };
-
-const safeWait = (pid: number) => {
-  try {
-    return threadSchedSeconds(pid).waiting;
-  } catch {
-    return Number.NaN;
-  }
-};
+const safeCpu = (pid: number) => orNaN(() => cpuSeconds(pid));
+const safeWait = (pid: number) => orNaN(() => mainThreadWaitSeconds(pid));
 
 export class CpuMeter {
   private readonly startedAt = performance.now();
@@ -85,12 +80,7 @@ export class CpuMeter {
     const machine = machineBusySeconds() - this.machine;
     const known = relais + simulator + receiver + (postgres ?? 0) + bench;
     const pct = (s: number) => (s / seconds) * 100;
-    let rss = Number.NaN;
-    try {
-      rss = peakRssBytes(this.pids.relais);
-    } catch {
-      // exited
-    }
+    const rss = orNaN(() => peakRssBytes(this.pids.relais));
     return {
       seconds,
       relaisPct: pct(relais),

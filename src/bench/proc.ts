@@ -30,13 +30,13 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * Seconds a thread has spent on a core and runnable but waiting for one, from
- * /proc/<pid>/task/<tid>/schedstat (nanoseconds; needs a kernel with scheduler statistics, as every
- * mainstream one has). The main thread of a Node.js process is the one whose tid is its pid.
+ * Seconds a process's main thread (the thread whose tid is the pid) has been runnable but waiting for
+ * a core: the second field of /proc/<pid>/task/<pid>/schedstat, in nanoseconds (kernels with
+ * scheduler statistics, as every mainstream one has).
  */
-export function threadSchedSeconds(pid: number, tid = pid): { onCore: number; waiting: number } {
-  const [onCore, waiting] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(/\s+/);
-  return { onCore: Number(onCore) / 1e9, waiting: Number(waiting) / 1e9 };
+export function mainThreadWaitSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/);
+  return Number(fields[1]) / 1e9;
 }
 
 /** A line of /proc/<pid>/status in bytes (VmHWM, VmRSS…), or NaN when absent. */
