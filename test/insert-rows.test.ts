@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inList, insertRows, updateRows } from '../src/store/insert-rows.js';
 import { returningRows, selectRows } from '../src/store/json-rows.js';
@@ -145,6 +146,47 @@ describe.each(databaseKinds)('multi-row inserts and updates written by hand on $
     ]);
   });
 
+  it('a multi-row insert that fails on a later row leaves none of its rows, nor the earlier writes of its transaction', async () => {
+    // On SQLite the insert is `insert or fail`, which keeps the rows written before the failing one:
+    // the transaction's rollback is what must take them away.
+    const tenant = await t.tenant('Fails');
+    const events = [0, 1].map((i) => ({
+      message_id: `msg_insert_fails_${i}`,
+      status: 'submitted' as const,
+      at: 1_700_000_000_000 + i,
+      error_code: null,
+      detail: null,
+    }));
+    const first = minimalMessageRow('msg_insert_fails_a', tenant.id);
+    const rows = [first, minimalMessageRow('msg_insert_fails_b', tenant.id), { ...first, body: 'twin' }];
+    await expect(
+      t.app.store.write(async (trx) => {
+        await insertRows(trx, 'message_events', events);
+        await insertRows(trx, 'messages', rows as never);
+      }),
+    ).rejects.toThrow(/unique|duplicate/i);
+    const db = t.app.store.db;
+    const left = await db
+      .selectFrom('messages')
+      .select('id')
+      .where('id', 'like', 'msg_insert_fails_%')
+      .execute();
+    const history = await db
+      .selectFrom('message_events')
+      .select('message_id')
+      .where('message_id', 'like', 'msg_insert_fails_%')
+      .execute();
+    expect([left, history]).toEqual([[], []]);
+    // The store goes on: the same rows without the twin commit.
+    await t.app.store.write((trx) => insertRows(trx, 'messages', rows.slice(0, 2) as never));
+    const written = await db
+      .selectFrom('messages')
+      .select('id')
+      .where('id', 'like', 'msg_insert_fails_%')
+      .execute();
+    expect(written.map((r) => r.id).sort()).toEqual(['msg_insert_fails_a', 'msg_insert_fails_b']);
+  });
+
   it('inList matches exactly the values given, one parameter or many, and none for an unknown one', async () => {
     // Values that a hand-written list could get wrong: separators, quotes, escapes, non-ASCII.
     const details = ['a,b', 'NULL', '{x}', 'q"uote', 'back\\slash', 'café 🍕', '["x"]', 'tab\there'];
@@ -270,5 +312,39 @@ describe.each(databaseKinds)('rows read through JSON on $name', (kind) => {
       { id: ids[0], status: 'submitted', client_ref: tricky[0] },
       { id: ids[1], status: 'submitted', client_ref: tricky[1] },
     ]);
+  });
+
+  it('an UPDATE … RETURNING that fails on a later row leaves every row of its transaction as it was', async () => {
+    // On SQLite it is `update or fail`, which keeps the rows changed before the failing one.
+    const before = await t.app.store.db
+      .selectFrom('messages')
+      .select(['id', 'status', 'body'])
+      .where('id', 'in', ids)
+      .orderBy('id')
+      .execute();
+    await expect(
+      t.app.store.write(async (trx) => {
+        await trx.updateTable('messages').set({ status: 'failed' }).where('id', '=', ids[4]!).execute();
+        // Every row but the last of the id order keeps a body; the last one's NULL breaks NOT NULL.
+        await returningRows<{ id: string }>(
+          trx,
+          trx
+            .updateTable('messages')
+            .set({
+              status: 'delivered',
+              body: sql<string>`case when id = ${ids[ids.length - 1]!} then null else body end`,
+            })
+            .where(inList(trx, 'id', ids)),
+          ['id'],
+        );
+      }),
+    ).rejects.toThrow(/not null|null value/i);
+    const after = await t.app.store.db
+      .selectFrom('messages')
+      .select(['id', 'status', 'body'])
+      .where('id', 'in', ids)
+      .orderBy('id')
+      .execute();
+    expect(after).toEqual(before);
   });
 });
