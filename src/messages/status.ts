@@ -299,13 +299,20 @@ async function updateReturning(
   singlePartOnly: boolean,
 ): Promise<Map<string, ChangedMessage>> {
   // A change without a connector keeps the message's own.
-  const groups = groupBy(changes, (c) =>
-    JSON.stringify([
-      c.status,
-      c.errorCode ?? null,
-      c.errorReason ?? null,
-      c.connector === undefined ? KEEP : c.connector,
-    ]),
+  const groups = groupBy(
+    changes,
+    (c) =>
+      JSON.stringify([
+        c.status,
+        c.errorCode ?? null,
+        c.errorReason ?? null,
+        c.connector === undefined ? KEEP : c.connector,
+      ]),
+    (a, b) =>
+      a.status === b.status &&
+      (a.errorCode ?? null) === (b.errorCode ?? null) &&
+      (a.errorReason ?? null) === (b.errorReason ?? null) &&
+      a.connector === b.connector,
   );
   const out = new Map<string, ChangedMessage>();
   for (const group of groups.values()) {

@@ -271,9 +271,16 @@ const ATTEMPTED = `"attempts" = "attempts" + 1, "status" = "v"."status", "next_a
 
 /** Delivered handed-over events grouped by the request that delivered them (one tenant and URL each). */
 function byRequest(records: AttemptRecord[]): DeliveredRequest[] {
+  // The records of one request come one after the other, with the same attempt fields.
   const requests = groupBy(
     records,
     (r) => `${r.attemptedAt}|${r.durationMs}|${r.statusCode}|${r.event.tenant_id}|${r.event.url}`,
+    (a, b) =>
+      a.attemptedAt === b.attemptedAt &&
+      a.durationMs === b.durationMs &&
+      a.statusCode === b.statusCode &&
+      a.event.tenant_id === b.event.tenant_id &&
+      a.event.url === b.event.url,
   );
   return [...requests.values()].map((group) => {
     const { attemptedAt, durationMs, statusCode, event } = group[0]!;
