@@ -8,7 +8,7 @@ import {
 } from '../messages/status.js';
 import { groupBy } from '../shared/group-by.js';
 import type { ReceiptState } from '../smpp/receipt.js';
-import { inList } from '../store/insert-rows.js';
+import { executeOrFail, inList } from '../store/insert-rows.js';
 import type { MessageStatus } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
 
@@ -116,18 +116,21 @@ async function updateParts(trx: Trx, parts: PartState[], now: number): Promise<v
   for (const group of groups.values()) {
     const { part_no, status, error_code } = group[0]!;
     for (let i = 0; i < group.length; i += 500) {
-      await trx
-        .updateTable('message_parts')
-        .set({ status, error_code, updated_at: now })
-        .where('part_no', '=', part_no)
-        .where(
-          inList(
-            trx,
-            'message_id',
-            group.slice(i, i + 500).map((p) => p.message_id),
+      // `update or fail` on SQLite: no statement journal (sqliteOrFail).
+      await executeOrFail(
+        trx,
+        trx
+          .updateTable('message_parts')
+          .set({ status, error_code, updated_at: now })
+          .where('part_no', '=', part_no)
+          .where(
+            inList(
+              trx,
+              'message_id',
+              group.slice(i, i + 500).map((p) => p.message_id),
+            ),
           ),
-        )
-        .execute();
+      );
     }
   }
 }

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Expression, type Insertable, type SqlBool, sql } from 'kysely';
+import { type Compilable, CompiledQuery, type Expression, type Insertable, type SqlBool, sql } from 'kysely';
 import type { Database } from './schema.js';
 import type { Db, Trx } from './store.js';
 
@@ -113,18 +113,29 @@ const LONE_SURROGATE = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
  * SQLite: `insert …` and `update …` as `insert or fail …` and `update or fail …`, for statements that
  * run inside a write transaction (every write does on SQLite: Store.write and the rest).
  *
- * Why: a statement that writes many rows (a multi-row INSERT, an UPDATE … RETURNING) and may stop
- * on a constraint halfway (ABORT, SQLite's default for UNIQUE and NOT NULL) needs a statement
- * journal, so that it can undo its own rows and leave the transaction's earlier statements: SQLite
- * copies every page the statement touches into it first, 32 KiB a page here, spilled to a temp file
- * beyond 64 KiB. That was 3.3% of the main thread in the end-to-end benchmark (perf), and two
- * 500-row inserts of messages and their queue entries per transaction took 17.6–18.6 µs a message
- * with FAIL against 22.6–24.2 with ABORT (measured apart). With FAIL a failing statement keeps the
- * rows it wrote before the failure — and the error rolls the whole transaction back (no caller goes
- * on with a transaction after a failed statement), so nothing of it is ever committed.
+ * Why: a statement that writes many rows (a multi-row INSERT or UPDATE) and may stop on a constraint
+ * halfway (ABORT, SQLite's default for UNIQUE and NOT NULL) needs a statement journal, so that it
+ * can undo its own rows and leave the transaction's earlier statements: SQLite copies every page
+ * the statement touches into it first, 32 KiB a page here, spilled to a temp file beyond 64 KiB.
+ * That was 3.3% of the main thread in the end-to-end benchmark (perf), and two 500-row inserts of
+ * messages and their queue entries per transaction took 17.6–18.6 µs a message with FAIL against
+ * 22.6–24.2 with ABORT (measured apart). With FAIL a failing statement keeps the rows it wrote
+ * before the failure — and the error rolls the whole transaction back (no caller goes on with a
+ * transaction after a failed statement), so nothing of it is ever committed.
+ *
+ * FAIL does not help a statement that calls a function able to fail (json_array in a RETURNING
+ * list, `||`, abs…) or an upsert (ON CONFLICT DO UPDATE): those keep their journal either way
+ * (seen with strace, as the journal's temp file, for each statement shape on a copy of the schema).
  */
 export function sqliteOrFail(text: string): string {
   return text.replace(/^(insert|update) /, '$1 or fail ');
+}
+
+/** Runs `statement`, an INSERT or UPDATE built by Kysely, as sqliteOrFail writes it on SQLite. */
+export async function executeOrFail(trx: Trx, statement: Compilable<unknown>): Promise<void> {
+  const compiled = statement.compile();
+  if (isPostgres(trx)) await trx.executeQuery(compiled);
+  else await trx.executeQuery(CompiledQuery.raw(sqliteOrFail(compiled.sql), [...compiled.parameters]));
 }
 
 /** SQLite's parameters: every row's values, row after row. */

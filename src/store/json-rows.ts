@@ -1,5 +1,5 @@
 import { type Compilable, CompiledQuery } from 'kysely';
-import { isPostgres, sqliteOrFail } from './insert-rows.js';
+import { isPostgres } from './insert-rows.js';
 import type { Trx } from './store.js';
 
 /**
@@ -38,8 +38,7 @@ export async function returningRows<R>(
     const text = `${compiled.sql} returning ${quoted(columns)}`;
     return (await trx.executeQuery<R>(CompiledQuery.raw(text, [...compiled.parameters]))).rows;
   }
-  // `update or fail`: with RETURNING, an UPDATE otherwise takes a statement journal (sqliteOrFail).
-  const text = `${sqliteOrFail(compiled.sql)} returning json_array(${quoted(columns)}) as "row"`;
+  const text = `${compiled.sql} returning json_array(${quoted(columns)}) as "row"`;
   const { rows } = await trx.executeQuery<{ row: string }>(CompiledQuery.raw(text, [...compiled.parameters]));
   return rows.map((r) => rowOf<R>(columns, JSON.parse(r.row) as unknown[]));
 }
