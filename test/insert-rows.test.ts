@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { executeOrFail, inList, insertRows, updateRows } from '../src/store/insert-rows.js';
+import { executeOrFail, inList, insertRows, updateRows, upsertRows } from '../src/store/insert-rows.js';
 import { returningRows, selectRows } from '../src/store/json-rows.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { databaseKinds } from './helpers/databases.js';
@@ -100,6 +100,68 @@ describe.each(databaseKinds)('multi-row inserts and updates written by hand on $
       .where('message_id', '=', part.message_id)
       .executeTakeFirstOrThrow();
     expect(row).toEqual({ carrier_id: 'abc', status: 'delivered' });
+  });
+
+  it('upsertRows inserts new rows, applies the conflict clause to the rows already there, and fails on a bad row', async () => {
+    // On SQLite the rows go in by `insert or ignore` first, and the upsert runs only when some were
+    // there already: every case must end as the one upsert would.
+    const onConflict = `on conflict ("message_id", "part_no") do update set
+      "carrier_id" = coalesce(excluded."carrier_id", "message_parts"."carrier_id"), "status" = excluded."status"`;
+    const part = (i: number, fields: Record<string, unknown> = {}) => ({
+      message_id: `msg_upsert_rows_${i}`,
+      part_no: 1,
+      connector: 'carrier-a',
+      carrier_id: `id${i}`,
+      carrier_key: `id${i}`,
+      status: 'submitted' as const,
+      error_code: null,
+      updated_at: 1,
+      ...fields,
+    });
+    const read = () =>
+      t.app.store.db
+        .selectFrom('message_parts')
+        .select(['message_id', 'carrier_id', 'status'])
+        .where('message_id', 'like', 'msg_upsert_rows_%')
+        .orderBy('message_id')
+        .execute();
+    await t.app.store.write((trx) => upsertRows(trx, 'message_parts', [part(0), part(1)], onConflict));
+    expect(await read()).toEqual([
+      { message_id: 'msg_upsert_rows_0', carrier_id: 'id0', status: 'submitted' },
+      { message_id: 'msg_upsert_rows_1', carrier_id: 'id1', status: 'submitted' },
+    ]);
+    // One row there already (its carrier id kept, as the clause says), two new ones.
+    await t.app.store.write((trx) =>
+      upsertRows(
+        trx,
+        'message_parts',
+        [part(2), part(1, { carrier_id: null, status: 'delivered' }), part(3)],
+        onConflict,
+      ),
+    );
+    expect(await read()).toEqual([
+      { message_id: 'msg_upsert_rows_0', carrier_id: 'id0', status: 'submitted' },
+      { message_id: 'msg_upsert_rows_1', carrier_id: 'id1', status: 'delivered' },
+      { message_id: 'msg_upsert_rows_2', carrier_id: 'id2', status: 'submitted' },
+      { message_id: 'msg_upsert_rows_3', carrier_id: 'id3', status: 'submitted' },
+    ]);
+    // A row breaking NOT NULL fails the statement, and nothing of the transaction stays.
+    await expect(
+      t.app.store.write((trx) =>
+        upsertRows(
+          trx,
+          'message_parts',
+          [part(4), part(5, { status: null }), part(0, { status: 'failed' })],
+          onConflict,
+        ),
+      ),
+    ).rejects.toThrow(/not null|null value/i);
+    expect((await read()).map((r) => [r.message_id, r.status])).toEqual([
+      ['msg_upsert_rows_0', 'submitted'],
+      ['msg_upsert_rows_1', 'delivered'],
+      ['msg_upsert_rows_2', 'submitted'],
+      ['msg_upsert_rows_3', 'submitted'],
+    ]);
   });
 
   it('updateRows gives each row its own values, found by its key, and leaves the other rows alone', async () => {

@@ -1,7 +1,7 @@
 import { groupBy } from '../shared/group-by.js';
 import { newId } from '../shared/ids.js';
 import { RollupBatch } from '../stats/rollups.js';
-import { inList, insertRows } from '../store/insert-rows.js';
+import { inList, insertRows, upsertRows } from '../store/insert-rows.js';
 import { returningRows } from '../store/json-rows.js';
 import {
   exceptionStatus,
@@ -368,7 +368,7 @@ const PARTS_ON_CONFLICT = `on conflict ("message_id", "part_no") do update set
 
 async function upsertParts(trx: Trx, rows: PartRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK)
-    await insertRows(trx, 'message_parts', rows.slice(i, i + CHUNK), PARTS_ON_CONFLICT);
+    await upsertRows(trx, 'message_parts', rows.slice(i, i + CHUNK), PARTS_ON_CONFLICT);
 }
 
 /** The fields of a message a status event shows (statusPayload), with its tenant. */

@@ -46,6 +46,40 @@ export async function insertRows<T extends keyof Database & string>(
 }
 
 /**
+ * insertRows with an `on conflict … do update` clause, for rows that are almost always new (the parts
+ * of submitted messages: a part is there already only when it is sent again after a crash).
+ *
+ * Why: on SQLite an upsert keeps a statement journal whatever its conflict clause (sqliteOrFail);
+ * with carrier ids filed at random places of their index, it copied a page per row or so. So the
+ * rows first go in by `insert or ignore`, which needs none, and only when fewer went in than were
+ * given does the upsert run, over all of them: the rows just inserted take the same values again,
+ * and a row that breaks NOT NULL, skipped by the first statement, fails the second. Measured apart
+ * (batches of 100 parts with random carrier ids, 200,000 parts there already): 14–19 µs a part as
+ * an upsert, 5.2–6.0 this way. PostgreSQL: the upsert alone.
+ */
+export async function upsertRows<T extends keyof Database & string>(
+  trx: Trx,
+  table: T,
+  rows: readonly Insertable<Database[T]>[],
+  onConflict: string,
+): Promise<void> {
+  if (rows.length === 0) return;
+  if (!isPostgres(trx)) {
+    const columns = Object.keys(rows[0]!);
+    const names = columns.map((c) => `"${c}"`).join(',');
+    const text = sqliteValuesText(
+      `insert or ignore into "${table}" (${names}) values `,
+      columns.length,
+      rows.length,
+      '',
+    );
+    const { numAffectedRows } = await trx.executeQuery(CompiledQuery.raw(text, sqliteParams(rows, columns)));
+    if (numAffectedRows === BigInt(rows.length)) return;
+  }
+  await insertRows(trx, table, rows, onConflict);
+}
+
+/**
  * Updates many rows of `table`, each with its own values, in one statement: every row of `rows`
  * names the row to change by its `key` column, and `assignments` (the SET list, our own text, never
  * request input) reads the row's values as `v."column"`. The columns of `rows` are columns of
