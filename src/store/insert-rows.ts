@@ -27,22 +27,15 @@ export async function insertRows<T extends keyof Database & string>(
   onConflict = '',
 ): Promise<void> {
   if (rows.length === 0) return;
-  const columns = Object.keys(rows[0]!);
-  const names = columns.map((c) => `"${c}"`).join(',');
   const tail = onConflict ? ` ${onConflict}` : '';
-  if (isPostgres(trx)) {
-    const source = await pgRecordset(trx, table, columns);
-    const text = `insert into "${table}" (${names}) select * from ${source}${tail}`;
-    await trx.executeQuery(CompiledQuery.raw(text, [rowsJson(rows)]));
+  if (!isPostgres(trx)) {
+    await sqliteInsert(trx, 'insert or fail', table, rows, tail);
     return;
   }
-  const text = sqliteValuesText(
-    `insert or fail into "${table}" (${names}) values `,
-    columns.length,
-    rows.length,
-    tail,
-  );
-  await trx.executeQuery(CompiledQuery.raw(text, sqliteParams(rows, columns)));
+  const columns = Object.keys(rows[0]!);
+  const source = await pgRecordset(trx, table, columns);
+  const text = `insert into "${table}" (${quotedNames(columns)}) select * from ${source}${tail}`;
+  await trx.executeQuery(CompiledQuery.raw(text, [rowsJson(rows)]));
 }
 
 /**
@@ -64,20 +57,28 @@ export async function upsertRows<T extends keyof Database & string>(
   onConflict: string,
 ): Promise<void> {
   if (rows.length === 0) return;
-  if (!isPostgres(trx)) {
-    const columns = Object.keys(rows[0]!);
-    const names = columns.map((c) => `"${c}"`).join(',');
-    const text = sqliteValuesText(
-      `insert or ignore into "${table}" (${names}) values `,
-      columns.length,
-      rows.length,
-      '',
-    );
-    const { numAffectedRows } = await trx.executeQuery(CompiledQuery.raw(text, sqliteParams(rows, columns)));
-    if (numAffectedRows === BigInt(rows.length)) return;
-  }
+  if (!isPostgres(trx) && (await sqliteInsert(trx, 'insert or ignore', table, rows, '')) === rows.length)
+    return;
   await insertRows(trx, table, rows, onConflict);
 }
+
+/** SQLite: `rows` by one multi-row INSERT (`verb` into `table` … `tail`); the rows it inserted. */
+async function sqliteInsert(
+  trx: Trx,
+  verb: 'insert or fail' | 'insert or ignore',
+  table: string,
+  rows: readonly object[],
+  tail: string,
+): Promise<number> {
+  const columns = Object.keys(rows[0]!);
+  const head = `${verb} into "${table}" (${quotedNames(columns)}) values `;
+  const text = sqliteValuesText(head, columns.length, rows.length, tail);
+  const { numAffectedRows } = await trx.executeQuery(CompiledQuery.raw(text, sqliteParams(rows, columns)));
+  return Number(numAffectedRows ?? 0);
+}
+
+/** `"a","b",…`: column names (our own, never request input) quoted for SQL. */
+export const quotedNames = (columns: readonly string[]) => columns.map((c) => `"${c}"`).join(',');
 
 /**
  * Updates many rows of `table`, each with its own values, in one statement: every row of `rows`
@@ -100,7 +101,7 @@ export async function updateRows<T extends keyof Database & string>(
 ): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]!);
-  const names = columns.map((c) => `"${c}"`).join(',');
+  const names = quotedNames(columns);
   const where = ` where "${table}"."${key}" = "v"."${key}"`;
   if (isPostgres(trx)) {
     const source = await pgRecordset(trx, table, columns);
@@ -161,7 +162,7 @@ const LONE_SURROGATE = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
  * list, `||`, abs…) or an upsert (ON CONFLICT DO UPDATE): those keep their journal either way
  * (seen with strace, as the journal's temp file, for each statement shape on a copy of the schema).
  */
-export function sqliteOrFail(text: string): string {
+function sqliteOrFail(text: string): string {
   return text.replace(/^(insert|update) /, '$1 or fail ');
 }
 

@@ -1,5 +1,5 @@
 import { type Compilable, CompiledQuery } from 'kysely';
-import { isPostgres } from './insert-rows.js';
+import { isPostgres, quotedNames } from './insert-rows.js';
 import type { Trx } from './store.js';
 
 /**
@@ -16,7 +16,7 @@ import type { Trx } from './store.js';
 export async function selectRows<R>(trx: Trx, query: Compilable<R>, columns: readonly (keyof R & string)[]) {
   const compiled = query.compile();
   if (isPostgres(trx)) return (await trx.executeQuery(compiled)).rows as R[];
-  const text = `select json_group_array(json_array(${quoted(columns)})) as "rows" from (${compiled.sql})`;
+  const text = `select json_group_array(json_array(${quotedNames(columns)})) as "rows" from (${compiled.sql})`;
   const { rows } = await trx.executeQuery<{ rows: string }>(
     CompiledQuery.raw(text, [...compiled.parameters]),
   );
@@ -35,15 +35,13 @@ export async function returningRows<R>(
 ): Promise<R[]> {
   const compiled = statement.compile();
   if (isPostgres(trx)) {
-    const text = `${compiled.sql} returning ${quoted(columns)}`;
+    const text = `${compiled.sql} returning ${quotedNames(columns)}`;
     return (await trx.executeQuery<R>(CompiledQuery.raw(text, [...compiled.parameters]))).rows;
   }
-  const text = `${compiled.sql} returning json_array(${quoted(columns)}) as "row"`;
+  const text = `${compiled.sql} returning json_array(${quotedNames(columns)}) as "row"`;
   const { rows } = await trx.executeQuery<{ row: string }>(CompiledQuery.raw(text, [...compiled.parameters]));
   return rows.map((r) => rowOf<R>(columns, JSON.parse(r.row) as unknown[]));
 }
-
-const quoted = (columns: readonly string[]) => columns.map((c) => `"${c}"`).join(',');
 
 function rowOf<R>(columns: readonly string[], values: unknown[]): R {
   const row: Record<string, unknown> = {};
