@@ -379,12 +379,14 @@ describe.each(databaseKinds)('rows read through JSON on $name', (kind) => {
   it('an UPDATE run by executeOrFail that fails on a later row leaves every row of its transaction as it was', async () => {
     // On SQLite it is `update or fail`, which keeps the rows changed before the failing one: the
     // transaction's rollback is what must take them away.
-    const before = await t.app.store.db
-      .selectFrom('messages')
-      .select(['id', 'status', 'body'])
-      .where('id', 'in', ids)
-      .orderBy('id')
-      .execute();
+    const rowsNow = () =>
+      t.app.store.db
+        .selectFrom('messages')
+        .select(['id', 'status', 'body'])
+        .where('id', 'in', ids)
+        .orderBy('id')
+        .execute();
+    const before = await rowsNow();
     await expect(
       t.app.store.write(async (trx) => {
         await trx.updateTable('messages').set({ status: 'failed' }).where('id', '=', ids[4]!).execute();
@@ -401,12 +403,6 @@ describe.each(databaseKinds)('rows read through JSON on $name', (kind) => {
         );
       }),
     ).rejects.toThrow(/not null|null value/i);
-    const after = await t.app.store.db
-      .selectFrom('messages')
-      .select(['id', 'status', 'body'])
-      .where('id', 'in', ids)
-      .orderBy('id')
-      .execute();
-    expect(after).toEqual(before);
+    expect(await rowsNow()).toEqual(before);
   });
 });
