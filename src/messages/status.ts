@@ -11,6 +11,7 @@ import {
   type WebhookEventTable,
 } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
+import { pendingEventRow } from '../webhooks/event-rows.js';
 import { type HandedOverEvent, writeHandover } from '../webhooks/handovers.js';
 import type { DueEvent } from '../webhooks/outbox.js';
 
@@ -388,23 +389,16 @@ export function statusEvent(
   createdAt: number,
   createdIso: string,
 ): WebhookEventTable {
-  return {
+  // Serialised once: the stored text is exactly what is signed and sent, on every attempt.
+  return pendingEventRow(
     id,
-    tenant_id: m.tenant_id,
-    message_id: m.id,
-    type: 'message.status',
+    m.tenant_id,
+    m.id,
+    'message.status',
     url,
-    // Serialised once: the stored text is exactly what is signed and sent, on every attempt.
-    payload: statusPayload(id, m, createdIso),
-    status: 'pending',
-    attempts: 0,
-    next_attempt_at: createdAt,
-    last_error: null,
-    created_at: createdAt,
-    delivered_at: null,
-    delivered_status_code: null,
-    delivered_duration_ms: null,
-  };
+    statusPayload(id, m, createdIso),
+    createdAt,
+  );
 }
 
 const str = JSON.stringify;

@@ -1,6 +1,5 @@
-import { newId } from '../shared/ids.js';
-import type { WebhookEventTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
+import { tenantEventRow } from '../webhooks/event-rows.js';
 
 export interface TenantEvent {
   type: string;
@@ -27,25 +26,7 @@ export async function writeTenantEvents(
   const url = tenant?.webhook_url;
   if (!url) return 0;
   const createdAt = new Date(now).toISOString();
-  const rows: WebhookEventTable[] = events.map((e) => {
-    const id = newId('evt', now);
-    return {
-      id,
-      tenant_id: tenantId,
-      message_id: null,
-      type: e.type,
-      url,
-      payload: JSON.stringify({ id, type: e.type, created_at: createdAt, data: e.data }),
-      status: 'pending',
-      attempts: 0,
-      next_attempt_at: now,
-      last_error: null,
-      created_at: now,
-      delivered_at: null,
-      delivered_status_code: null,
-      delivered_duration_ms: null,
-    };
-  });
+  const rows = events.map((e) => tenantEventRow(tenantId, e.type, url, e.data, now, createdAt));
   await trx.insertInto('webhook_events').values(rows).execute();
   return rows.length;
 }

@@ -1,6 +1,6 @@
-import { newId } from '../shared/ids.js';
 import type { VerificationStatus, VerificationTable, WebhookEventTable } from '../store/schema.js';
 import type { Trx } from '../store/store.js';
+import { tenantEventRow } from '../webhooks/event-rows.js';
 
 export type VerificationEventRow = Pick<
   VerificationTable,
@@ -29,19 +29,12 @@ export async function writeVerificationEvents(
   for (const v of rows) {
     const url = urls.get(v.tenant_id);
     if (!url) continue;
-    const id = newId('evt', now);
-    const type = `verification.${v.status}`;
-    events.push({
-      id,
-      tenant_id: v.tenant_id,
-      message_id: null,
-      type,
-      url,
-      payload: JSON.stringify({
-        id,
-        type,
-        created_at: nowIso,
-        data: {
+    events.push(
+      tenantEventRow(
+        v.tenant_id,
+        `verification.${v.status}`,
+        url,
+        {
           id: v.id,
           status: v.status,
           status_at: nowIso,
@@ -50,16 +43,10 @@ export async function writeVerificationEvents(
           attempts: v.attempts,
           resends: v.resends,
         },
-      }),
-      status: 'pending',
-      attempts: 0,
-      next_attempt_at: now,
-      last_error: null,
-      created_at: now,
-      delivered_at: null,
-      delivered_status_code: null,
-      delivered_duration_ms: null,
-    });
+        now,
+        nowIso,
+      ),
+    );
   }
   for (let i = 0; i < events.length; i += 500) {
     await trx
