@@ -1,9 +1,9 @@
 import { Agent, request } from 'node:http';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { parseConfig } from '../config/load.js';
 import { openStore, type Store } from '../store/store.js';
+import { benchArgs, usageError } from './args.js';
 import { seedList } from './campaign-seed.js';
 import { clockOffset, destroyAgent, httpJson, wallNow } from './e2e-child.js';
 import { simStats, startStack, waitBound } from './e2e-stack.js';
@@ -19,9 +19,17 @@ import { quantile } from './stats.js';
  * second at the simulator (should equal the connector's TPS), Relais's peak RSS (VmHWM), the most
  * campaign rows ever in the queue (lazy expansion: a few seconds of TPS, never N), and the urgent
  * lane's latency, from the HTTP call to the submit_sm's arrival at the simulator.
- *
- *   npm run build && node dist/bench/campaign-bench.js --db sqlite --recipients 1000000 --seconds 60
  */
+
+const USAGE = `usage: node dist/bench/campaign-bench.js [options]   (after npm run build)
+
+  --db NAME           sqlite (default) or postgres
+  --recipients N      contacts in the list, and so recipients of the campaign (default 1,000,000)
+  --seconds N         how long the campaign runs while measured (default 60)
+  --tps N             the connector's TPS limit (default 500)
+  --otp-gap-ms N      pause between two urgent probes (default 50)
+  --urgent KIND       the urgent probe: otp (a message) or verification (a Verify code); default otp
+  -h, --help          this help`;
 
 export interface CampaignBenchOptions {
   db: 'sqlite' | 'postgres';
@@ -226,7 +234,7 @@ function call(
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
+  const values = benchArgs('campaign-bench', USAGE, {
     options: {
       db: { type: 'string', default: 'sqlite' },
       recipients: { type: 'string', default: '1000000' },
@@ -234,11 +242,15 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       tps: { type: 'string', default: '500' },
       'otp-gap-ms': { type: 'string', default: '50' },
       urgent: { type: 'string', default: 'otp' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.urgent !== 'otp' && values.urgent !== 'verification')
-    throw new Error('--urgent is otp or verification');
-  if (values.db !== 'sqlite' && values.db !== 'postgres') throw new Error('--db is sqlite or postgres');
+  const usage: (why: string) => never = (why) => usageError('campaign-bench', USAGE, why);
+  if (values.urgent !== 'otp' && values.urgent !== 'verification') usage('--urgent is otp or verification');
+  if (values.db !== 'sqlite' && values.db !== 'postgres') usage('--db is sqlite or postgres');
+  for (const name of ['recipients', 'seconds', 'tps', 'otp-gap-ms'] as const) {
+    if (!(Number(values[name]) > 0)) usage(`--${name} expects a positive number`);
+  }
   const result = await runCampaignBench({
     db: values.db,
     recipients: Number(values.recipients),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs, usageError } from './args.js';
 import { postgresUnreachable } from './databases.js';
 import { destroyAgent } from './e2e-child.js';
 import { type LatencySpec, runLatency } from './e2e-latency.js';
@@ -81,7 +81,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const values = benchArgs('bench:e2e', USAGE, {
     options: {
       quick: { type: 'boolean', default: false },
       db: { type: 'string', multiple: true },
@@ -98,14 +98,7 @@ async function main(): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    log(USAGE);
-    return 0;
-  }
-  const usage = (why: string) => {
-    process.stderr.write(`bench:e2e: ${why}\n\n${USAGE}\n`);
-    return 2;
-  };
+  const usage: (why: string) => never = (why) => usageError('bench:e2e', USAGE, why);
   const kinds = (values.db ?? ['sqlite', 'postgres']).flatMap((d) => d.split(','));
   if (kinds.some((k) => k !== 'sqlite' && k !== 'postgres')) return usage(`unknown database in ${kinds}`);
   const only = (values.only ?? ['batched', 'single', 'latency']).flatMap((d) => d.split(','));

@@ -4,8 +4,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { benchArgs, usageError } from './args.js';
 import { PG_ADMIN_URL } from './databases.js';
 import { bulkBatchBodies } from './e2e-payloads.js';
 import {
@@ -462,7 +462,7 @@ const USAGE = `usage: node dist/bench/history-bench.js [--db sqlite|postgres] [-
                   and reuse it on later runs with --keep`;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const values = benchArgs('history-bench', USAGE, {
     options: {
       db: { type: 'string', default: 'sqlite' },
       messages: { type: 'string', default: '10000000' },
@@ -475,19 +475,13 @@ async function main(): Promise<void> {
   const messages = Number(values.messages);
   const requests = Number(values.requests);
   const intakeRequests = Number(values['intake-requests']);
-  if (
-    values.help ||
-    (values.db !== 'sqlite' && values.db !== 'postgres') ||
-    !Number.isInteger(messages) ||
-    messages < 1000 ||
-    !Number.isInteger(requests) ||
-    requests < 1 ||
-    !Number.isInteger(intakeRequests) ||
-    intakeRequests < 1
-  ) {
-    console.error(USAGE);
-    process.exit(values.help ? 0 : 2);
-  }
+  const usage: (why: string) => never = (why) => usageError('history-bench', USAGE, why);
+  if (values.db !== 'sqlite' && values.db !== 'postgres') usage('--db is sqlite or postgres');
+  if (!Number.isInteger(messages) || messages < 1000)
+    usage('--messages expects a whole number, 1,000 or more');
+  if (!Number.isInteger(requests) || requests < 1) usage('--requests expects a positive whole number');
+  if (!Number.isInteger(intakeRequests) || intakeRequests < 1)
+    usage('--intake-requests expects a positive whole number');
   const result = await runHistoryBench({
     db: values.db,
     messages,

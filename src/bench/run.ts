@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs, usageError } from './args.js';
 import { type BenchDatabase, postgresDatabase, postgresUnreachable, sqliteDatabase } from './databases.js';
 import { messages, summarise } from './payloads.js';
 import { machineInfo } from './proc.js';
@@ -149,7 +149,7 @@ async function benchDatabase(
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const values = benchArgs('bench', USAGE, {
     options: {
       quick: { type: 'boolean', default: false },
       db: { type: 'string', multiple: true },
@@ -161,16 +161,9 @@ async function main(): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    log(USAGE);
-    return 0;
-  }
   const kinds = (values.db ?? ['sqlite', 'postgres']).flatMap((d) => d.split(','));
   for (const k of kinds) {
-    if (k !== 'sqlite' && k !== 'postgres') {
-      process.stderr.write(`bench: unknown database "${k}"\n\n${USAGE}\n`);
-      return 2;
-    }
+    if (k !== 'sqlite' && k !== 'postgres') usageError('bench', USAGE, `unknown database "${k}"`);
   }
   const started = performance.now();
   const date = new Date();

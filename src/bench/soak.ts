@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { benchArgs, usageError } from './args.js';
 import { postgresUnreachable } from './databases.js';
 import { destroyAgent, httpJson } from './e2e-child.js';
 import { type Stack, startStack, waitBound } from './e2e-stack.js';
@@ -14,9 +14,17 @@ const LOG_CAP_BYTES = 4 * 1024 * 1024;
  * The soak: steady traffic for a long run with retention set to minutes, sampling the size of the
  * database, of the log files and of Relais's memory. What it shows: with retention and log rotation
  * on, nothing grows without bound — the series flatten once the retention horizon is reached.
- *
- *   node dist/bench/soak.js [--db sqlite|postgres|both] [--minutes 20] [--rate 200] [--no-docs]
  */
+
+const USAGE = `usage: node dist/bench/soak.js [options]
+
+  --db NAME                 sqlite, postgres or both (default both)
+  --minutes N               length of each run (default 20)
+  --rate N                  messages a second sent through the HTTP API (default 200)
+  --retention-minutes N     retention.messages_days, in minutes (default 3)
+  --sample-seconds N        time between two samples (default 30)
+  --no-docs                 do not rewrite docs/benchmarks.md
+  -h, --help                this help`;
 
 export interface SoakSample {
   /** Seconds since traffic started. */
@@ -289,7 +297,7 @@ export function writeSoakSection(file: string, fresh: string): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const values = benchArgs('soak', USAGE, {
     options: {
       db: { type: 'string', default: 'both' },
       minutes: { type: 'string', default: '20' },
@@ -297,8 +305,14 @@ async function main(): Promise<void> {
       'retention-minutes': { type: 'string', default: '3' },
       'sample-seconds': { type: 'string', default: '30' },
       'no-docs': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  const usage: (why: string) => never = (why) => usageError('soak', USAGE, why);
+  if (!['sqlite', 'postgres', 'both'].includes(values.db)) usage(`unknown database "${values.db}"`);
+  for (const name of ['minutes', 'rate', 'retention-minutes', 'sample-seconds'] as const) {
+    if (!(Number(values[name]) > 0)) usage(`--${name} expects a positive number`);
+  }
   const kinds: ('sqlite' | 'postgres')[] =
     values.db === 'both' ? ['sqlite', 'postgres'] : [values.db as 'sqlite' | 'postgres'];
   if (kinds.includes('postgres')) {

@@ -1,9 +1,9 @@
 import { cpus, totalmem } from 'node:os';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ulid } from 'ulid';
 import { parseConfig } from '../config/load.js';
 import { openStore } from '../store/store.js';
+import { benchArgs, usageError } from './args.js';
 import { PG_ADMIN_URL } from './databases.js';
 import { median } from './stats.js';
 
@@ -13,9 +13,16 @@ import { median } from './stats.js';
  * the receipt — with `messages` and `message_parts` laid out as migration 011 leaves them, against
  * the layout before it (the status indexed, full pages), on fresh databases, runs interleaved. The
  * statements are those of status.ts, 500 ids at a time.
- *
- *   npm run build --silent && node dist/bench/status-update-bench.js [--messages 200000] [--runs 3]
  */
+
+const USAGE = `usage: node dist/bench/status-update-bench.js [options]   (after npm run build)
+
+  --messages N    messages per run (default 200,000)
+  --runs N        runs per layout, interleaved (default 3)
+  -h, --help      this help
+
+PostgreSQL: RELAIS_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test) must allow CREATE
+DATABASE.`;
 
 type Layout = 'before 011' | 'migration 011';
 
@@ -149,11 +156,22 @@ async function run(layout: Layout, messages: number): Promise<Result> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { messages: { type: 'string', default: '200000' }, runs: { type: 'string', default: '3' } },
+  const values = benchArgs('status-update-bench', USAGE, {
+    options: {
+      messages: { type: 'string', default: '200000' },
+      runs: { type: 'string', default: '3' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   const messages = Number(values.messages);
   const runs = Number(values.runs);
+  for (const [name, value] of [
+    ['messages', messages],
+    ['runs', runs],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1)
+      usageError('status-update-bench', USAGE, `--${name} expects a positive whole number`);
+  }
   const cpu = cpus()[0]?.model.split(' ').slice(0, 2).join(' ') ?? 'unknown CPU';
   console.log(
     `carrier-path updates on PostgreSQL: ${messages.toLocaleString('en-US')} messages, ${runs} runs ` +

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs, usageError } from './args.js';
 import { type CampaignBenchResult, runCampaignBench } from './campaign-bench.js';
 import { type HistoryBenchResult, runHistoryBench } from './history-bench.js';
 import { type ImportBenchResult, runImportBench } from './import-bench.js';
@@ -15,10 +15,18 @@ import { renderSoakSection, runSoak, writeSoakSection } from './soak.js';
  *     the urgent lane probed by otp messages, then by Verify codes;
  *   - history: lookups and statistics with 10,000,000 messages in history;
  *   - soak: steady traffic with retention in minutes, sizes sampled.
- *
- *   node dist/bench/suite.js [--only campaigns,history,soak] [--db sqlite|postgres|both] [--quick]
- *     [--keep] (reuse the seeded 10M-history databases) [--soak-minutes N] [--no-docs]
  */
+
+const USAGE = `usage: node dist/bench/suite.js [options]
+
+  --only LIST         which of campaigns,history,soak to run (default all three, in that order)
+  --db NAME           sqlite, postgres or both (default both)
+  --quick             small counts and short runs: a smoke run (docs/benchmarks.md is left alone)
+  --keep              reuse the seeded 10,000,000-message history databases of an earlier --keep run
+  --soak-minutes N    length of each soak run (default 10)
+  --no-docs           do not rewrite docs/benchmarks.md
+  -h, --help          this help`;
+const SECTIONS = ['campaigns', 'history', 'soak'];
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const DOCS = join(REPO, 'docs', 'benchmarks.md');
@@ -129,17 +137,24 @@ function historySection(results: HistoryBenchResult[], command: string): string 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const values = benchArgs('bench:suite', USAGE, {
     options: {
-      only: { type: 'string', default: 'campaigns,history,soak' },
+      only: { type: 'string', default: SECTIONS.join(',') },
       db: { type: 'string', default: 'both' },
       quick: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'soak-minutes': { type: 'string', default: '10' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  const usage: (why: string) => never = (why) => usageError('bench:suite', USAGE, why);
   const only = new Set(values.only.split(','));
+  const unknown = [...only].filter((o) => !SECTIONS.includes(o));
+  if (unknown.length > 0) usage(`unknown benchmark in --only: ${unknown.join(', ')}`);
+  if (!['sqlite', 'postgres', 'both'].includes(values.db)) usage(`unknown database "${values.db}"`);
+  const soakMinutes = Number(values['soak-minutes']);
+  if (!(soakMinutes > 0)) usage('--soak-minutes expects a positive number of minutes');
   const kinds: Kind[] = values.db === 'both' ? ['sqlite', 'postgres'] : [values.db as Kind];
   const quick = values.quick;
   const command = `node dist/bench/suite.js ${process.argv.slice(2).join(' ')}`.trim();
@@ -189,7 +204,7 @@ async function main(): Promise<void> {
   }
   if (only.has('soak')) {
     const opts = {
-      minutes: quick ? 4 : Number(values['soak-minutes']),
+      minutes: quick ? 4 : soakMinutes,
       rate: 200,
       retentionMinutes: 1,
       sampleSeconds: quick ? 20 : 30,
