@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
+#!/usr/bin/env -S node --max-semi-space-size=32
 import { nodeVersionProblem } from './shared/node-version.js';
 
 // Before anything that loads the dependencies (see node-version.ts).
